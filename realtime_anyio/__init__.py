@@ -1,0 +1,67 @@
+"""realtime_anyio: a structured-concurrency client for the OpenAI Realtime API on trio and asyncio.
+
+The public surface is re-exported here; ``realtime_anyio.events`` holds the protocol's messages
+and ``realtime_anyio.testing`` the bundled fake server.
+"""
+
+from __future__ import annotations
+
+from ._config import ClientConfig as ClientConfig
+from ._errors import APIConnectionError as APIConnectionError
+from ._errors import APIError as APIError
+from ._errors import APIStatusError as APIStatusError
+from ._errors import APITimeoutError as APITimeoutError
+from ._errors import AuthenticationError as AuthenticationError
+from ._errors import BadRequestError as BadRequestError
+from ._errors import ConflictError as ConflictError
+from ._errors import ConnectionClosed as ConnectionClosed
+from ._errors import ConnectionLost as ConnectionLost
+from ._errors import ConnectTimeout as ConnectTimeout
+from ._errors import InternalServerError as InternalServerError
+from ._errors import LocalProtocolError as LocalProtocolError
+from ._errors import MessageTooLarge as MessageTooLarge
+from ._errors import NotFoundError as NotFoundError
+from ._errors import PermissionDeniedError as PermissionDeniedError
+from ._errors import ProtocolError as ProtocolError
+from ._errors import RateLimitError as RateLimitError
+from ._errors import RealtimeError as RealtimeError
+from ._errors import RealtimeInternalError as RealtimeInternalError
+from ._errors import RemoteProtocolError as RemoteProtocolError
+from ._errors import ServerError as ServerError
+from ._errors import SessionExpired as SessionExpired
+from ._errors import UnprocessableEntityError as UnprocessableEntityError
+from ._errors import WebhookHeaderError as WebhookHeaderError
+from ._errors import WebhookSignatureError as WebhookSignatureError
+from ._errors import WebhookTimestampError as WebhookTimestampError
+from ._errors import WebhookVerificationError as WebhookVerificationError
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientConfig",
+    "ConflictError",
+    "ConnectTimeout",
+    "ConnectionClosed",
+    "ConnectionLost",
+    "InternalServerError",
+    "LocalProtocolError",
+    "MessageTooLarge",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RateLimitError",
+    "RealtimeError",
+    "RealtimeInternalError",
+    "RemoteProtocolError",
+    "ServerError",
+    "SessionExpired",
+    "UnprocessableEntityError",
+    "WebhookHeaderError",
+    "WebhookSignatureError",
+    "WebhookTimestampError",
+    "WebhookVerificationError",
+]

@@ -1,0 +1,304 @@
+"""The exception hierarchy of realtime_anyio.
+
+Every exception the library raises on purpose derives from :class:`RealtimeError`::
+
+    RealtimeError
+    ├── ProtocolError                  a message that breaks the protocol
+    │   ├── RemoteProtocolError        the server sent a frame we cannot decode
+    │   ├── LocalProtocolError         the caller built an invalid client event
+    │   └── MessageTooLarge            a frame over the configured size limit
+    ├── ServerError                    an ``error`` event answered a request we sent
+    ├── APIError                       the service refused us (handshake, close code or REST)
+    │   ├── APIStatusError             ... with an HTTP status or a close code
+    │   │   ├── BadRequestError        400, close 4000 (invalid_model, missing_model, beta header)
+    │   │   ├── AuthenticationError    401, close 3000 (invalid_api_key, missing key)
+    │   │   ├── PermissionDeniedError  403
+    │   │   ├── NotFoundError          404 (unknown call_id)
+    │   │   ├── ConflictError          409
+    │   │   ├── UnprocessableEntityError 422
+    │   │   ├── RateLimitError         429
+    │   │   └── InternalServerError    5xx
+    │   ├── APIConnectionError         no answer at all: DNS, refused, TLS, reset
+    │   │   └── ConnectTimeout         the connection or handshake took too long
+    │   └── APITimeoutError            a REST request timed out
+    ├── ConnectionClosed               the WebSocket is closed (code, reason)
+    │   ├── SessionExpired             the service's 60-minute cap (error then close 1001)
+    │   └── ConnectionLost             the peer vanished: no close frame or no pong in time
+    ├── WebhookVerificationError       a webhook failed verification
+    │   ├── WebhookHeaderError         a webhook header is missing or malformed
+    │   ├── WebhookSignatureError      no signature matches the body
+    │   └── WebhookTimestampError      the timestamp is outside the tolerance
+    └── RealtimeInternalError          a bug in realtime_anyio: please report it
+
+No message, ``repr`` or attribute of these exceptions ever holds an API key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "ConnectTimeout",
+    "ConnectionClosed",
+    "ConnectionLost",
+    "InternalServerError",
+    "LocalProtocolError",
+    "MessageTooLarge",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RateLimitError",
+    "RealtimeError",
+    "RealtimeInternalError",
+    "RemoteProtocolError",
+    "ServerError",
+    "SessionExpired",
+    "UnprocessableEntityError",
+    "WebhookHeaderError",
+    "WebhookSignatureError",
+    "WebhookTimestampError",
+    "WebhookVerificationError",
+    "status_error_class",
+]
+
+
+class RealtimeError(Exception):
+    """Base class of every exception raised by realtime_anyio."""
+
+
+class ProtocolError(RealtimeError):
+    """A message broke the Realtime protocol.
+
+    ``raw`` is the offending frame (or ``None`` when there is none) and ``reason`` says what
+    was wrong with it, in one line.
+    """
+
+    def __init__(self, reason: str, raw: bytes | str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.raw = raw
+
+    def __repr__(self) -> str:
+        size = "no frame" if self.raw is None else f"{len(self.raw)}-byte frame"
+        return f"{type(self).__name__}({self.reason!r}, {size})"
+
+
+class RemoteProtocolError(ProtocolError):
+    """The server sent a frame that is not a valid server event."""
+
+
+class LocalProtocolError(ProtocolError, ValueError):
+    """The caller tried to send something that is not a valid client event."""
+
+
+class MessageTooLarge(ProtocolError):
+    """A frame exceeded the configured ``max_message_size``."""
+
+    def __init__(self, reason: str, size: int, limit: int) -> None:
+        super().__init__(reason)
+        self.size = size
+        self.limit = limit
+
+
+class ServerError(RealtimeError):
+    """The server answered a request of ours with an ``error`` event.
+
+    ``error`` is the event's error object; ``type``, ``code``, ``message``, ``param`` and
+    ``event_id`` are copied from it for convenience.
+    """
+
+    def __init__(
+        self,
+        *,
+        type: str | None,
+        code: str | None,
+        message: str,
+        param: str | None = None,
+        event_id: str | None = None,
+        error: Any = None,
+    ) -> None:
+        super().__init__(f"{type or 'error'}{'.' + code if code else ''}: {message}")
+        self.type = type
+        self.code = code
+        self.message = message
+        self.param = param
+        self.event_id = event_id
+        self.error = error
+
+
+class APIError(RealtimeError):
+    """The service (or a proxy before it) refused or failed a request of ours."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class APIStatusError(APIError):
+    """A refusal with an HTTP status, a WebSocket close code, or both.
+
+    ``status_code`` is the HTTP status of a refused handshake or REST call (``None`` when the
+    service accepted the upgrade and refused afterwards); ``close_code`` and ``close_reason``
+    come from the close frame that followed an ``error`` event. ``error_type``, ``error_code``
+    and ``param`` come from the server's error object when there was one; ``request_id`` is
+    the ``x-request-id`` header; ``body`` the decoded response body.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        close_code: int | None = None,
+        close_reason: str | None = None,
+        error_type: str | None = None,
+        error_code: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        body: object = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.close_code = close_code
+        self.close_reason = close_reason
+        self.error_type = error_type
+        self.error_code = error_code
+        self.param = param
+        self.request_id = request_id
+        self.body = body
+        self.headers = headers or {}
+
+    def __str__(self) -> str:
+        parts: list[str] = []
+        if self.status_code is not None:
+            parts.append(f"HTTP {self.status_code}")
+        if self.close_code is not None:
+            parts.append(f"close {self.close_code}")
+        kind = ".".join(p for p in (self.error_type, self.error_code) if p)
+        if kind:
+            parts.append(kind)
+        if self.request_id:
+            parts.append(f"request {self.request_id}")
+        prefix = f"[{', '.join(parts)}] " if parts else ""
+        return f"{prefix}{self.message}"
+
+
+class BadRequestError(APIStatusError):
+    """The request was malformed: HTTP 400, or close 4000 after an ``error`` event."""
+
+
+class AuthenticationError(APIStatusError):
+    """The credentials were missing or wrong: HTTP 401, or close 3000."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """The credentials may not do this: HTTP 403."""
+
+
+class NotFoundError(APIStatusError):
+    """The resource (for example a ``call_id``) does not exist: HTTP 404."""
+
+
+class ConflictError(APIStatusError):
+    """The resource is not in a state that allows this: HTTP 409."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """The request was understood but its content is invalid: HTTP 422."""
+
+
+class RateLimitError(APIStatusError):
+    """Too many requests: HTTP 429."""
+
+
+class InternalServerError(APIStatusError):
+    """The service failed: HTTP 5xx."""
+
+
+class APIConnectionError(APIError):
+    """No usable answer: the connection failed before a status or close code arrived."""
+
+
+class ConnectTimeout(APIConnectionError, TimeoutError):
+    """Opening the connection or completing the handshake took longer than allowed."""
+
+
+class APITimeoutError(APIError, TimeoutError):
+    """A REST request took longer than its timeout."""
+
+
+class ConnectionClosed(RealtimeError):
+    """The WebSocket connection is closed; ``code`` and ``reason`` come from its close frame.
+
+    ``code`` is 1006 when the connection ended without a close frame. The underlying cause,
+    if any, is chained as ``__cause__``.
+    """
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(f"connection closed: code {code}" + (f", {reason}" if reason else ""))
+        self.code = code
+        self.reason = reason
+
+
+class SessionExpired(ConnectionClosed):
+    """The service ended the session at its maximum duration (``session_expired``, close 1001)."""
+
+
+class ConnectionLost(ConnectionClosed):
+    """The peer disappeared: the TCP stream ended without a close frame, or no pong came back."""
+
+
+class WebhookVerificationError(RealtimeError):
+    """A webhook request did not pass verification."""
+
+
+class WebhookHeaderError(WebhookVerificationError):
+    """A webhook header is missing or malformed."""
+
+
+class WebhookSignatureError(WebhookVerificationError):
+    """No signature in the ``webhook-signature`` header matches the body."""
+
+
+class WebhookTimestampError(WebhookVerificationError):
+    """The ``webhook-timestamp`` is too old or too far in the future."""
+
+
+class RealtimeInternalError(RealtimeError):
+    """Something inside realtime_anyio went wrong; this is a bug, please report it."""
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(
+    status_code: int | None = None, close_code: int | None = None
+) -> type[APIStatusError]:
+    """The specific exception class for an HTTP status or a Realtime close code."""
+    if status_code is not None:
+        if status_code in _STATUS_CLASSES:
+            return _STATUS_CLASSES[status_code]
+        if status_code >= 500:
+            return InternalServerError
+        return APIStatusError
+    if close_code == 3000:
+        return AuthenticationError
+    if close_code == 4000:
+        return BadRequestError
+    return APIStatusError
