@@ -76,14 +76,18 @@ class RealtimeError(Exception):
 class ProtocolError(RealtimeError):
     """A message broke the Realtime protocol.
 
-    ``raw`` is the offending frame (or ``None`` when there is none) and ``reason`` says what
-    was wrong with it, in one line.
+    ``raw`` is the offending frame (or ``None`` when there is none), ``reason`` says what was
+    wrong with it in one line, and ``path`` locates the bad field when one is to blame
+    (``"session.audio.input.format.rate"``; ``None`` for a frame that is not JSON at all).
     """
 
-    def __init__(self, reason: str, raw: bytes | str | None = None) -> None:
+    def __init__(
+        self, reason: str, raw: bytes | str | None = None, *, path: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.raw = raw
+        self.path = path
 
     def __repr__(self) -> str:
         size = "no frame" if self.raw is None else f"{len(self.raw)}-byte frame"
