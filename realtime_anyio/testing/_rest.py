@@ -9,7 +9,6 @@ I/O of its own except :meth:`FakeREST.simulate_incoming_call`, which delivers a 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 import anyio
 import msgspec
 
+from ..webhooks import sign
 from ._http import HTTPRequest, HTTPResponse
 
 __all__ = ["CallState", "FakeCall", "FakeREST", "IssuedSecret"]
@@ -324,13 +324,10 @@ class FakeREST:
             "data": {"call_id": call_id, "sip_headers": call.sip_headers},
         }
         body = _JSON_ENCODER.encode(event)
-        webhook_id = _new_id("wh_", 32)
         headers = {
             "content-type": "application/json",
             "user-agent": "OpenAI/1.0 (+https://platform.openai.com/docs/webhooks)",
-            "webhook-id": webhook_id,
-            "webhook-timestamp": str(now),
-            "webhook-signature": _sign(body, webhook_secret, webhook_id, now),
+            **sign(body, webhook_secret, webhook_id=_new_id("wh_", 32), timestamp=now),
         }
         import httpx  # deferred: only webhook simulation needs an HTTP client here
 
@@ -793,38 +790,39 @@ def _parse_multipart(content_type: str, body: bytes) -> dict[str, bytes]:
 
 
 def _sdp_answer(offer: str) -> str:
-    """A plausible SDP answer: the offer's media sections, answered ``recvonly``→``sendrecv``."""
-    session_id = secrets.randbelow(2**62)
+    """A plausible SDP answer with one section per media section of the offer (no real ICE)."""
+    fingerprint = ":".join(f"{b:02X}" for b in hashlib.sha256(offer.encode()).digest())
+    media_lines: list[str] = []
+    mids: list[str] = []
+    for raw in offer.splitlines():
+        if not raw.startswith("m="):
+            continue
+        media = raw[2:].split(" ", 1)[0]
+        mid = str(len(mids))
+        mids.append(mid)
+        if media == "audio":
+            media_lines.append("m=audio 9 UDP/TLS/RTP/SAVPF 111")
+        else:
+            media_lines.append(f"m={media} 9 UDP/DTLS/SCTP webrtc-datachannel")
+        media_lines += [
+            "c=IN IP4 127.0.0.1",
+            f"a=mid:{mid}",
+            "a=ice-ufrag:" + secrets.token_hex(4),
+            "a=ice-pwd:" + secrets.token_hex(12),
+            f"a=fingerprint:sha-256 {fingerprint}",
+            "a=setup:active",
+        ]
+        if media == "audio":
+            media_lines += ["a=sendrecv", "a=rtpmap:111 opus/48000/2"]
     lines = [
         "v=0",
-        f"o=- {session_id} 2 IN IP4 127.0.0.1",
+        f"o=- {secrets.randbelow(2**62)} 2 IN IP4 127.0.0.1",
         "s=-",
         "t=0 0",
-        "a=group:BUNDLE 0 1",
+        *([f"a=group:BUNDLE {' '.join(mids)}"] if mids else []),
         "a=msid-semantic: WMS *",
+        *media_lines,
     ]
-    mids = 0
-    for raw in offer.splitlines():
-        if raw.startswith("m="):
-            media = raw[2:].split(" ", 1)[0]
-            port_and_rest = (
-                "9 UDP/TLS/RTP/SAVPF 111"
-                if media == "audio"
-                else "9 UDP/DTLS/SCTP webrtc-datachannel"
-            )
-            lines += [
-                f"m={media} {port_and_rest}",
-                "c=IN IP4 127.0.0.1",
-                f"a=mid:{mids}",
-                "a=ice-ufrag:" + secrets.token_hex(4),
-                "a=ice-pwd:" + secrets.token_hex(12),
-                "a=fingerprint:sha-256 "
-                + ":".join(f"{b:02X}" for b in hashlib.sha256(offer.encode()).digest()),
-                "a=setup:active",
-            ]
-            if media == "audio":
-                lines += ["a=sendrecv", "a=rtpmap:111 opus/48000/2"]
-            mids += 1
     return "\r\n".join(lines) + "\r\n"
 
 
@@ -834,15 +832,3 @@ def _default_sip_headers(call_id: str) -> list[tuple[str, str]]:
         ("To", "<sip:+14155550199@sip.api.openai.com>"),
         ("Call-ID", f"{call_id[4:20]}@sip.example.test"),
     ]
-
-
-def _sign(body: bytes, secret: str | bytes, webhook_id: str, timestamp: int) -> str:
-    if isinstance(secret, bytes):
-        key = secret
-    elif secret.startswith("whsec_"):
-        key = base64.b64decode(secret[len("whsec_") :])
-    else:
-        key = secret.encode()
-    signed = f"{webhook_id}.{timestamp}.".encode() + body
-    digest = hmac.new(key, signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
