@@ -20,12 +20,13 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import anyio
+import httpx
 import msgspec
 
 from ..webhooks import sign
 from ._http import HTTPRequest, HTTPResponse
 
-__all__ = ["CallState", "FakeCall", "FakeREST", "IssuedSecret"]
+__all__ = ["CallState", "FakeCall", "FakeREST", "FakeRESTTransport", "IssuedSecret"]
 
 CallState = Literal["ringing", "accepted", "active", "rejected", "referred", "ended"]
 
@@ -329,8 +330,6 @@ class FakeREST:
             "user-agent": "OpenAI/1.0 (+https://platform.openai.com/docs/webhooks)",
             **sign(body, webhook_secret, webhook_id=_new_id("wh_", 32), timestamp=now),
         }
-        import httpx  # deferred: only webhook simulation needs an HTTP client here
-
         async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
             response = await client.post(webhook_url, content=body, headers=headers)
         call.webhook_status = response.status_code
@@ -684,6 +683,34 @@ class FakeREST:
         call.state = "ended"
         call.ended.set()
         return HTTPResponse(200)
+
+
+class FakeRESTTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that hands each request to a :class:`FakeREST` in the same process.
+
+    For fast tests without sockets: ``httpx.AsyncClient(transport=FakeRESTTransport(rest))``,
+    then pass that client as ``Realtime(http_client=...)``. httpx timeouts do not apply.
+    """
+
+    def __init__(self, rest: FakeREST) -> None:
+        self.rest = rest
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Serve one request in memory.
+
+        Cancellation: safe; nothing is left half-done.
+        """
+        body = await request.aread()
+        answer = await self.rest.handle(
+            HTTPRequest(
+                method=request.method,
+                path=request.url.path,
+                query=dict(request.url.params),
+                headers={name.lower(): value for name, value in request.headers.items()},
+                body=body,
+            )
+        )
+        return httpx.Response(answer.status, headers=answer.headers, content=answer.body)
 
 
 # -- helpers -------------------------------------------------------------------------------------
