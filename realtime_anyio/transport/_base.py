@@ -1,0 +1,112 @@
+"""The transport protocol: what the connection needs from a WebSocket implementation."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ._engine import Message
+
+__all__ = ["ConnectRequest", "Transport", "TransportFactory"]
+
+
+class Transport(Protocol):
+    """A connected WebSocket, message by message.
+
+    ``receive`` is called by one task at a time; the send methods may be called from several
+    tasks and never interleave frames. Closing ends with ``ConnectionClosed`` (or its subclass
+    ``ConnectionLost``) from ``receive`` and the send methods.
+    """
+
+    @property
+    def idle(self) -> bool:
+        """True when a send would start writing at once (no other write in progress)."""
+        ...
+
+    @property
+    def open(self) -> bool:
+        """True while data messages may still be sent."""
+        ...
+
+    @property
+    def close_code(self) -> int | None:
+        """The peer's close code once the connection ended, else ``None``."""
+        ...
+
+    @property
+    def close_reason(self) -> str | None:
+        """The peer's close reason once the connection ended, else ``None``."""
+        ...
+
+    async def receive(self) -> Message:
+        """The next complete data message.
+
+        Cancellation: safe; no data is lost.
+        """
+        ...
+
+    async def send_text(self, data: bytes | bytearray | str) -> None:
+        """Send one text message.
+
+        Cancellation: a started write completes; see the implementation.
+        """
+        ...
+
+    async def send_binary(self, data: bytes | bytearray) -> None:
+        """Send one binary message.
+
+        Cancellation: a started write completes; see the implementation.
+        """
+        ...
+
+    async def send_texts(self, batch: Sequence[bytes | bytearray]) -> None:
+        """Send several text messages in order, in as few writes as possible.
+
+        Cancellation: a started write completes; see the implementation.
+        """
+        ...
+
+    async def ping(self, data: bytes | None = None) -> None:
+        """Send a ping and wait for its pong (someone must be receiving).
+
+        Cancellation: safe.
+        """
+        ...
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        """Run the closing handshake (bounded) and release the connection.
+
+        Cancellation: shielded and bounded.
+        """
+        ...
+
+    async def abort(self) -> None:
+        """Release the connection at once, with no closing handshake.
+
+        Cancellation: returns promptly.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class ConnectRequest:
+    """Everything a transport factory needs to open one connection.
+
+    ``headers`` hold credentials: never log or show them.
+    """
+
+    url: str
+    headers: Mapping[str, str] = field(repr=False)
+    connect_timeout: float = 10.0
+    close_timeout: float = 5.0
+    max_message_size: int | None = 32 * 1024 * 1024
+    ssl_context: ssl.SSLContext | None = None
+    compression: bool = False
+
+
+#: Opens a transport for a request: ``await factory(request)``. Raises the library's
+#: ``APIStatusError`` subclasses for refused handshakes, ``ConnectTimeout`` and
+#: ``APIConnectionError`` for failures to connect.
+TransportFactory = Callable[[ConnectRequest], Awaitable[Transport]]

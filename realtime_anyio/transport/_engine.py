@@ -1,0 +1,420 @@
+"""A backend-neutral driver of the ``websockets`` Sans-I/O protocol over an anyio byte stream.
+
+``WebSocketEngine`` owns one :class:`websockets.protocol.Protocol` (client or server side) and one
+:class:`anyio.abc.ByteStream`. It moves bytes between them and nothing else: no event decoding, no
+reconnects, no task of its own. The opening handshake is left to the caller, because it differs
+between the sides:
+
+* client: ``protocol.send_request(protocol.connect())``, ``await engine.flush()``, then
+  ``response = await engine.receive_handshake()`` and check ``protocol.handshake_exc``;
+* server: ``request = await engine.receive_handshake()``, then
+  ``protocol.send_response(protocol.accept(request))`` and ``await engine.flush()``.
+
+Frames that arrive in the same read as the handshake are kept. After the handshake:
+
+* ``await engine.receive_message()`` returns the next complete data message as a
+  :class:`Message` ``(data, text)``; fragments are reassembled (the protocol's ``max_size``
+  bounds the whole message). Pings are answered, pongs wake :meth:`ping`. When the connection
+  ends it raises :class:`~realtime_anyio.ConnectionClosed` (``code``/``reason`` of the peer's
+  close frame), :class:`~realtime_anyio.ConnectionLost` (EOF without a close frame, code 1006),
+  or ``ConnectionClosed`` 1009/1002/1007 chained to ``MessageTooLarge`` /
+  ``RemoteProtocolError`` when the peer broke the limits or the protocol. Only one task may
+  receive at a time.
+* ``await engine.send_text(data)``, ``send_binary(data)`` and ``send_texts([...])`` (many frames,
+  one write) may be called from several tasks; frames never interleave and each caller's order
+  is kept. ``engine.idle`` tells whether a send would start writing at once.
+* ``await engine.ping()`` sends a ping and waits for its pong (someone must be receiving).
+* ``await engine.aclose(code, reason)`` runs the closing handshake: sends a close frame (unless
+  one was already exchanged), reads and discards until the peer closes TCP, then closes the
+  stream. It is shielded and bounded by ``close_timeout``; ``await engine.abort()`` drops the
+  stream at once.
+
+Every write of protocol output is shielded from cancellation: bytes from ``data_to_send()`` are
+handed out once, so a cancelled write would lose a pong or tear a frame. A write that can never
+finish (a peer that stopped reading) is ended by :meth:`abort`, which the owner calls from its
+keepalive or close timeout. The receiver never waits for the write lock: control replies it
+produces are written by whoever holds the lock, or by the receiver when the lock is free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import deque
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+from websockets.exceptions import InvalidState, PayloadTooBig
+from websockets.exceptions import ProtocolError as WSProtocolError
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import Protocol, State
+
+from .._errors import (
+    ConnectionClosed,
+    ConnectionLost,
+    MessageTooLarge,
+    RemoteProtocolError,
+)
+
+__all__ = ["DEFAULT_READ_SIZE", "Message", "WebSocketEngine"]
+
+#: Bytes requested per read. Large reads matter: anyio on asyncio copies when it slices a
+#: transport chunk, and each read costs a wake-up.
+DEFAULT_READ_SIZE = 256 * 1024
+
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
+_CONT = Opcode.CONT
+_PONG = Opcode.PONG
+_OPEN = State.OPEN
+_CLOSED = State.CLOSED
+_EOF_ERRORS = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+
+
+class Message(NamedTuple):
+    """One complete data message: its payload and whether it was a text message."""
+
+    data: bytes | bytearray | memoryview
+    text: bool
+
+
+class WebSocketEngine:
+    """Drive ``protocol`` over ``stream``; see the module docstring for the contract."""
+
+    def __init__(
+        self,
+        protocol: Protocol,
+        stream: anyio.abc.ByteStream,
+        *,
+        read_size: int = DEFAULT_READ_SIZE,
+        close_timeout: float = 5.0,
+    ) -> None:
+        self.protocol = protocol
+        self.stream = stream
+        self.read_size = read_size
+        self.close_timeout = close_timeout
+        self._messages: deque[Message] = deque()
+        self._handshake: deque[Request | Response] = deque()
+        self._fragments: list[bytes | bytearray | memoryview] = []
+        self._fragment_text = False
+        self._pings: dict[bytes, anyio.Event] = {}
+        self._write_lock = anyio.Lock(fast_acquire=True)
+        self._read_lock = anyio.Lock(fast_acquire=True)
+        self._discard = False
+        self._eof = False
+        self._closed_exc: ConnectionClosed | None = None
+        self._stream_closed = False
+        self._write_error: BaseException | None = None
+        #: Counters, read by the owner's statistics.
+        self.bytes_received = 0
+        self.bytes_sent = 0
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def idle(self) -> bool:
+        """True when no task is writing, so a send would write at once."""
+        return not self._write_lock.locked()
+
+    @property
+    def open(self) -> bool:
+        """True while data messages may still be sent."""
+        return self.protocol.state is _OPEN and self._write_error is None
+
+    @property
+    def close_code(self) -> int | None:
+        """The peer's close code once a close frame arrived (1006 after a bare EOF), else None."""
+        exc = self._closed_exc
+        return exc.code if exc is not None else None
+
+    @property
+    def close_reason(self) -> str | None:
+        """The peer's close reason, like :attr:`close_code`."""
+        exc = self._closed_exc
+        return exc.reason if exc is not None else None
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    async def receive_handshake(self) -> Request | Response:
+        """Read until the peer's HTTP handshake message arrives and return it.
+
+        Raises ``ConnectionLost`` if the stream ends first.
+
+        Cancellation: safe; nothing read is lost, a later call continues.
+        """
+        while not self._handshake:
+            failure = self.protocol.handshake_exc
+            if failure is not None:
+                raise ConnectionLost(1006, f"invalid opening handshake: {failure}") from failure
+            if self._eof:
+                raise ConnectionLost(1006, "connection closed during the opening handshake")
+            await self._read_more()
+        return self._handshake.popleft()
+
+    async def receive_message(self) -> Message:
+        """Return the next complete data message; raise ``ConnectionClosed`` when it ends.
+
+        Cancellation: safe; a cancelled call loses no data and a later call continues.
+        """
+        messages = self._messages
+        while True:
+            if messages:
+                # Messages already buffered must still honour a pending cancel.
+                await anyio.lowlevel.checkpoint_if_cancelled()
+                return messages.popleft()
+            if self._closed_exc is not None:
+                raise self._closed_exc
+            await self._read_more()
+
+    def receive_message_nowait(self) -> Message | None:
+        """Return a message already buffered by an earlier read, or ``None``."""
+        return self._messages.popleft() if self._messages else None
+
+    async def _read_more(self) -> None:
+        async with self._read_lock:
+            if self._eof:
+                return
+            protocol = self.protocol
+            try:
+                chunk = await self.stream.receive(self.read_size)
+            except _EOF_ERRORS:
+                self._eof = True
+                protocol.receive_eof()
+            else:
+                self.bytes_received += len(chunk)
+                protocol.receive_data(chunk)
+            self._process(protocol.events_received())
+            if protocol.writes and not self._write_lock.locked():
+                with anyio.CancelScope(shield=True):
+                    await self._flush_locked()
+
+    def _process(self, events: Sequence[object]) -> None:
+        discard = self._discard
+        for event in events:
+            if isinstance(event, Frame):
+                opcode = event.opcode
+                if opcode is _TEXT or opcode is _BINARY:
+                    if discard:
+                        continue
+                    if event.fin:
+                        self._messages.append(Message(event.data, opcode is _TEXT))
+                    else:
+                        self._fragments = [event.data]
+                        self._fragment_text = opcode is _TEXT
+                elif opcode is _CONT:
+                    if discard:
+                        continue
+                    self._fragments.append(event.data)
+                    if event.fin:
+                        data = b"".join(self._fragments)
+                        self._fragments = []
+                        self._messages.append(Message(data, self._fragment_text))
+                elif opcode is _PONG:
+                    self._pong(bytes(event.data))
+            elif isinstance(event, (Request, Response)):
+                self._handshake.append(event)
+        if self._closed_exc is None:
+            self._check_closed()
+
+    def _check_closed(self) -> None:
+        protocol = self.protocol
+        rcvd = protocol.close_rcvd
+        if rcvd is not None:
+            self._closed_exc = ConnectionClosed(rcvd.code, rcvd.reason)
+            self._fail_pings()
+            return
+        exc = protocol.parser_exc
+        if exc is None:
+            if self._eof and protocol.state is not State.CONNECTING:
+                self._closed_exc = ConnectionLost(1006, "connection lost without a close frame")
+                self._fail_pings()
+            return
+        closed: ConnectionClosed
+        if isinstance(exc, PayloadTooBig):
+            limit = protocol.max_message_size or exc.max_size
+            size = (exc.size or 0) + (exc.current_size or 0)
+            reason = f"message of {size} bytes exceeds the {limit}-byte limit"
+            closed = ConnectionClosed(1009, reason)
+            closed.__cause__ = MessageTooLarge(reason, size, limit)
+        elif isinstance(exc, EOFError):
+            closed = ConnectionLost(1006, "connection lost without a close frame")
+            closed.__cause__ = exc
+        elif isinstance(exc, UnicodeDecodeError):
+            closed = ConnectionClosed(1007, "invalid UTF-8 in a close frame")
+            closed.__cause__ = RemoteProtocolError(str(exc))
+        elif isinstance(exc, WSProtocolError):
+            closed = ConnectionClosed(1002, f"protocol error: {exc}")
+            closed.__cause__ = RemoteProtocolError(str(exc))
+        else:
+            closed = ConnectionClosed(1011, "the WebSocket parser failed")
+            closed.__cause__ = exc
+        self._closed_exc = closed
+        self._fail_pings()
+
+    def _pong(self, payload: bytes) -> None:
+        # A pong answers its ping and every earlier one (RFC 6455 5.5.3).
+        if payload not in self._pings:
+            return
+        for key in list(self._pings):
+            self._pings.pop(key).set()
+            if key == payload:
+                break
+
+    def _fail_pings(self) -> None:
+        for event in self._pings.values():
+            event.set()
+        self._pings.clear()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def send_text(self, data: bytes | bytearray | str) -> None:
+        """Send one text message (``str`` is UTF-8 encoded; bytes are sent as given).
+
+        Cancellation: the frame is queued in the protocol before the first await, so it is sent
+        even if the call is cancelled while waiting for the write lock (the lock holder writes
+        it); a write in progress is shielded and completes, or is ended by :meth:`abort`.
+        """
+        if isinstance(data, str):
+            data = data.encode()
+        self._check_can_send()
+        self.protocol.send_text(data)
+        await self.flush()
+
+    async def send_binary(self, data: bytes | bytearray) -> None:
+        """Send one binary message.
+
+        Cancellation: as for :meth:`send_text`.
+        """
+        self._check_can_send()
+        self.protocol.send_binary(data)
+        await self.flush()
+
+    async def send_texts(self, batch: Sequence[bytes | bytearray]) -> None:
+        """Send several text messages with a single write, in order.
+
+        Cancellation: as for :meth:`send_text`.
+        """
+        self._check_can_send()
+        send = self.protocol.send_text
+        for data in batch:
+            send(data)
+        await self.flush()
+
+    def _check_can_send(self) -> None:
+        if self._write_error is not None:
+            raise ConnectionLost(1006, "the connection failed while writing") from (
+                self._write_error
+            )
+        if self.protocol.state is not _OPEN:
+            closed = self._closed_exc or ConnectionClosed(
+                1006, f"connection is {self.protocol.state.name.lower()}"
+            )
+            raise ConnectionClosed(closed.code, closed.reason) from closed
+
+    async def flush(self) -> None:
+        """Write everything the protocol has queued, in order, holding the write lock.
+
+        Cancellation: waiting for the lock may be cancelled (whoever holds it writes our bytes);
+        the write itself is shielded.
+        """
+        async with self._write_lock:
+            with anyio.CancelScope(shield=True):
+                await self._flush_locked()
+        if self._write_error is not None:
+            raise ConnectionLost(1006, "the connection failed while writing") from (
+                self._write_error
+            )
+
+    async def _flush_locked(self) -> None:
+        protocol = self.protocol
+        while protocol.writes:
+            writes = protocol.data_to_send()
+            eof = False
+            if writes[-1] == b"":
+                # An empty chunk is the protocol asking for a half-close.
+                writes = [w for w in writes if w]
+                eof = True
+            if self._write_error is None and not self._stream_closed:
+                try:
+                    if writes:
+                        data = writes[0] if len(writes) == 1 else b"".join(writes)
+                        await self.stream.send(data)
+                        self.bytes_sent += len(data)
+                    if eof:
+                        await self._send_eof()
+                except _EOF_ERRORS as exc:
+                    self._write_error = exc
+
+    async def _send_eof(self) -> None:
+        try:
+            await self.stream.send_eof()
+        except (NotImplementedError, *_EOF_ERRORS):
+            # TLS before 1.3 cannot half-close; the stream is closed right after anyway.
+            pass
+
+    async def ping(self, data: bytes | None = None) -> None:
+        """Send a ping and wait for its pong; returns early if the connection ends.
+
+        Pongs are seen only while some task is receiving. Wrap the call in a timeout.
+
+        Cancellation: safe; the ping may have been sent, its pong is then ignored.
+        """
+        payload = os.urandom(4) if data is None else data
+        event = anyio.Event()
+        self._pings[payload] = event
+        try:
+            if self._closed_exc is not None:
+                raise self._closed_exc
+            try:
+                self.protocol.send_ping(payload)
+            except InvalidState:
+                raise ConnectionClosed(1006, "connection is closing") from None
+            await self.flush()
+            await event.wait()
+        finally:
+            self._pings.pop(payload, None)
+
+    # -- closing -----------------------------------------------------------------------------
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection gracefully within ``close_timeout``, then release the stream.
+
+        Sends a close frame unless one was already sent, reads and discards until the peer
+        closes TCP, and closes the stream. Silent if called again.
+
+        Cancellation: shielded; returns within ``close_timeout`` even when cancelled.
+        """
+        with anyio.move_on_after(self.close_timeout, shield=True):
+            try:
+                if self.protocol.state is _OPEN and self._write_error is None:
+                    self.protocol.send_close(code, reason)
+                    await self.flush()
+                self._discard = True
+                self._messages.clear()
+                while not self._eof and self._write_error is None:
+                    await self._read_more()
+                    self._messages.clear()
+                if self.protocol.writes:
+                    await self.flush()
+            except (ConnectionClosed, *_EOF_ERRORS):
+                pass
+        await self.abort()
+
+    async def abort(self) -> None:
+        """Close the stream at once, without a closing handshake. Silent if called again.
+
+        Cancellation: shielded; returns promptly.
+        """
+        if self._stream_closed:
+            return
+        self._stream_closed = True
+        if self._closed_exc is None:
+            self._closed_exc = ConnectionLost(1006, "connection aborted")
+        self._fail_pings()
+        with anyio.CancelScope(shield=True):
+            with contextlib.suppress(*_EOF_ERRORS):
+                await self.stream.aclose()
