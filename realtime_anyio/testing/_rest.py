@@ -704,7 +704,7 @@ class FakeRESTTransport(httpx.AsyncBaseTransport):
         answer = await self.rest.handle(
             HTTPRequest(
                 method=request.method,
-                path=request.url.path,
+                path=request.url.raw_path.split(b"?", 1)[0].decode("ascii"),
                 query=dict(request.url.params),
                 headers={name.lower(): value for name, value in request.headers.items()},
                 body=body,
