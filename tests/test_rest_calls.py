@@ -15,6 +15,7 @@ from anyio.abc import SocketAttribute, SocketStream
 
 from realtime_anyio import BadRequestError, ConflictError, NotFoundError
 from realtime_anyio._client import Realtime
+from realtime_anyio.events import RealtimeSession
 from realtime_anyio.rest import CallAction, CallCreated
 from realtime_anyio.testing._rest import FakeREST, FakeRESTTransport
 from realtime_anyio.webhooks import RealtimeCallIncoming, unwrap
@@ -69,7 +70,23 @@ async def test_create_call_with_client_secret(fake: FakeREST) -> None:
     assert request.headers["content-type"] == "application/sdp"
     assert request.body == OFFER.encode()
     assert fake.is_known_call(call.call_id)
-    assert fake.call_session(call.call_id) == secret.session
+    session = fake.call_session(call.call_id)
+    assert session is not None and session["id"] == secret.session.id
+    assert session["instructions"] == "From the secret."
+
+
+async def test_accept_with_session_struct(fake: FakeREST) -> None:
+    call_id = await fake.simulate_incoming_call()
+    config = RealtimeSession(model="gpt-realtime", instructions="Typed accept.")
+    with anyio.fail_after(5):
+        async with realtime(fake) as rt:
+            await rt.calls.accept(call_id, config, tool_choice="none")
+    assert fake.requests[0].body == (
+        b'{"type":"realtime","model":"gpt-realtime","instructions":"Typed accept.",'
+        b'"tool_choice":"none"}'
+    )
+    session = fake.call_session(call_id)
+    assert session is not None and session["instructions"] == "Typed accept."
 
 
 async def test_create_call_with_session_is_multipart(fake: FakeREST) -> None:

@@ -29,6 +29,12 @@ from realtime_anyio import (
 )
 from realtime_anyio._client import Realtime
 from realtime_anyio._config import ClientConfig
+from realtime_anyio.events import (
+    RealtimeSession,
+    SessionAudio,
+    SessionAudioOutput,
+    TranscriptionSession,
+)
 from realtime_anyio.rest import ClientSecret, ExpiresAfter, RESTClient, TranslationClientSecret
 from realtime_anyio.rest import _client as rest_client_module
 from realtime_anyio.testing._rest import FakeREST, FakeRESTTransport
@@ -84,10 +90,13 @@ async def test_create_client_secret(fake: FakeREST) -> None:
     assert isinstance(secret, ClientSecret)
     assert secret.value.startswith("ek_")
     assert before + 600 <= secret.expires_at <= before + 601
-    assert secret.session["type"] == "realtime"
-    assert secret.session["instructions"] == "Be brief."
-    assert secret.session["audio"]["output"]["voice"] == "alloy"
-    assert fake.secrets[secret.value].session == secret.session
+    assert isinstance(secret.session, RealtimeSession)
+    assert secret.session.type == "realtime"
+    assert secret.session.instructions == "Be brief."
+    assert isinstance(secret.session.audio, SessionAudio)
+    assert isinstance(secret.session.audio.output, SessionAudioOutput)
+    assert secret.session.audio.output.voice == "alloy"
+    assert fake.secrets[secret.value].session["id"] == secret.session.id
     assert secret.http_response.status_code == 200
     assert secret.request_id is not None and secret.request_id.startswith("req_")
     assert secret.request_id == secret.http_response.headers["x-request-id"]
@@ -135,9 +144,30 @@ async def test_transcription_client_secret(fake: FakeREST) -> None:
                     "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}},
                 }
             )
-    assert secret.session["type"] == "transcription"
-    transcription = secret.session["audio"]["input"]["transcription"]
+    assert isinstance(secret.session, TranscriptionSession)
+    assert secret.session.type == "transcription"
+    session = fake.secrets[secret.value].session
+    transcription = session["audio"]["input"]["transcription"]
     assert transcription == {"model": "gpt-4o-transcribe", "language": None, "prompt": None}
+
+
+async def test_client_secret_with_session_struct(fake: FakeREST) -> None:
+    config = RealtimeSession(
+        model="gpt-realtime",
+        instructions="Typed.",
+        audio=SessionAudio(output=SessionAudioOutput(voice="marin")),
+    )
+    with anyio.fail_after(5):
+        async with realtime(fake) as rt:
+            secret = await rt.client_secrets.create(session=config)
+    assert fake.requests[0].body == (
+        b'{"session":{"type":"realtime","model":"gpt-realtime","instructions":"Typed.",'
+        b'"audio":{"output":{"voice":"marin"}}}}'
+    )
+    assert isinstance(secret.session, RealtimeSession)
+    assert isinstance(secret.session.audio, SessionAudio)
+    assert isinstance(secret.session.audio.output, SessionAudioOutput)
+    assert secret.session.audio.output.voice == "marin"
 
 
 async def test_translation_client_secret(fake: FakeREST) -> None:

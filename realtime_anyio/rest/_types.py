@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 import msgspec
 
+from ..events import RealtimeSession, TranscriptionSession
+
 if TYPE_CHECKING:
     import httpx
 
@@ -34,7 +36,9 @@ __all__ = [
     "TranslationTranscription",
 ]
 
-#: A session configuration: a session Struct from ``realtime_anyio.events`` or a plain dict.
+#: A session configuration: :class:`~realtime_anyio.events.RealtimeSession`,
+#: :class:`~realtime_anyio.events.TranscriptionSession` (or another Struct that encodes to the
+#: same JSON), or a plain dict.
 SessionConfig = Union[msgspec.Struct, Mapping[str, Any]]  # noqa: UP007
 
 _RESPONSE_KEY = "_http_response"
@@ -174,7 +178,9 @@ class CallAction(_Result, frozen=True):
 
 
 class ClientSecret(_Result, frozen=True):
-    """A client secret (``ek_…``), its expiry (Unix seconds) and the effective session.
+    """A client secret (``ek_…``), its expiry (Unix seconds) and the effective session
+    (:class:`~realtime_anyio.events.RealtimeSession` or
+    :class:`~realtime_anyio.events.TranscriptionSession`, told apart by its ``type``).
 
     Hand ``value`` to a browser or mobile app; it authenticates Realtime connections (WebSocket
     or WebRTC) until ``expires_at``, with the session configuration it was created with.
@@ -182,4 +188,4 @@ class ClientSecret(_Result, frozen=True):
 
     value: str
     expires_at: int
-    session: dict[str, Any]
+    session: RealtimeSession | TranscriptionSession
