@@ -137,10 +137,13 @@ class _Synth:
         k = 1
         while k * f0 < min(4000.0, self.rate / 2 - 200):
             f = k * f0
-            weight = sum(
-                g / (1.0 + ((f - fc) / bw) ** 2)
-                for fc, bw, g in zip(formants, bandwidths, gains, strict=True)
-            ) / k**0.5
+            weight = (
+                sum(
+                    g / (1.0 + ((f - fc) / bw) ** 2)
+                    for fc, bw, g in zip(formants, bandwidths, gains, strict=True)
+                )
+                / k**0.5
+            )
             step = 2 * math.pi * k / length
             for i in range(length):
                 values[i] += weight * math.sin(step * i)
@@ -227,7 +230,9 @@ def speech_tokens(
         yield b"".join(parts)
 
 
-def speech(text: str, *, voice: str = "alloy", speed: float = 1.0, rate: int = SAMPLE_RATE) -> bytes:
+def speech(
+    text: str, *, voice: str = "alloy", speed: float = 1.0, rate: int = SAMPLE_RATE
+) -> bytes:
     """Speech-like PCM for ``text`` (about 60-90 ms per character at ``speed`` 1.0)."""
     return b"".join(speech_tokens(text.split(" "), voice=voice, speed=speed, rate=rate))
 
@@ -276,10 +281,9 @@ def _alaw_decode_byte(byte: int) -> int:
     sign = byte & 0x80
     exponent = (byte >> 4) & 0x07
     mantissa = byte & 0x0F
-    if exponent == 0:
-        magnitude = (mantissa << 4) + 8
-    else:
-        magnitude = ((mantissa << 4) + 0x108) << (exponent - 1)
+    magnitude = (
+        (mantissa << 4) + 8 if exponent == 0 else ((mantissa << 4) + 0x108) << (exponent - 1)
+    )
     return magnitude if sign else -magnitude
 
 

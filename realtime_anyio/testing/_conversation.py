@@ -193,7 +193,9 @@ def normalize_client_item(
                     raise missing(join_path(part_path, "image_url"))
                 url = expect_str(part["image_url"], join_path(part_path, "image_url"))
                 detail = expect_enum(
-                    part.get("detail", "auto"), ("auto", "low", "high"), join_path(part_path, "detail")
+                    part.get("detail", "auto"),
+                    ("auto", "low", "high"),
+                    join_path(part_path, "detail"),
                 )
                 content.append({"type": "input_image", "image_url": url, "detail": detail})
         normalized: dict[str, Any] = {

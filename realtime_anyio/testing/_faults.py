@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Union
+from typing import TypeAlias
 
 __all__ = [
     "CloseAfter",
@@ -96,13 +96,14 @@ class SendOversized:
     size: int = 2 * 1024 * 1024
 
 
-Fault = Union[
-    RefuseHandshake,
-    DelayHandshake,
-    CloseAfter,
-    DropAfter,
-    StallAfter,
-    DelayEvents,
-    SendMalformed,
-    SendOversized,
-]
+#: Any of the fault types.
+Fault: TypeAlias = (
+    RefuseHandshake
+    | DelayHandshake
+    | CloseAfter
+    | DropAfter
+    | StallAfter
+    | DelayEvents
+    | SendMalformed
+    | SendOversized
+)

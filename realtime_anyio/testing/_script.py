@@ -14,7 +14,7 @@ import json
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from ._audio import SAMPLE_RATE
 
@@ -96,16 +96,19 @@ class Reply:
                 items.append(Say(part))
             elif isinstance(part, Failure):
                 failure = part
-            elif isinstance(part, (list, tuple)):
+            elif isinstance(part, (Say, ToolCall)):
+                items.append(part)
+            else:
                 nested = Reply.of(*part)
                 items.extend(nested.items)
                 failure = nested.failure or failure
-            else:
-                items.append(part)
         return Reply(tuple(items), delay, failure)
 
 
-ReplyLike = Union[str, Say, ToolCall, Failure, Reply, Sequence[Union[str, Say, ToolCall, Failure]]]
+#: What a responder may return: text, items, a reply, or a sequence of text and items.
+ReplyLike: TypeAlias = (
+    str | Say | ToolCall | Failure | Reply | Sequence[str | Say | ToolCall | Failure]
+)
 
 
 @dataclass(frozen=True)
@@ -154,12 +157,12 @@ class TurnContext:
     @property
     def tool_names(self) -> list[str]:
         """Names of the function tools the response may call."""
-        tools = self.response.get("tools", self.session.get("tools")) or []
-        return [t["name"] for t in tools if isinstance(t, dict) and "name" in t]
+        tools: list[dict[str, Any]] = self.response.get("tools", self.session.get("tools")) or []
+        return [str(t["name"]) for t in tools if "name" in t]
 
 
 #: A responder: given the turn, return the reply (plain or awaitable).
-Responder = Callable[[TurnContext], Union[ReplyLike, Awaitable[ReplyLike]]]
+Responder = Callable[[TurnContext], ReplyLike | Awaitable[ReplyLike]]
 #: A transcriber: given committed PCM16 audio (24 kHz), return its transcript.
 Transcriber = Callable[[bytes], str]
 

@@ -9,9 +9,9 @@ the session and the socket.
 
 from __future__ import annotations
 
+import contextlib
 import http
 import logging
-import math
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import TracebackType
@@ -81,7 +81,8 @@ class _PrefixedStream(anyio.abc.ByteStream):
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
-        return self._stream.extra_attributes
+        attributes: Mapping[Any, Callable[[], Any]] = self._stream.extra_attributes  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        return attributes
 
 
 class _Head:
@@ -225,10 +226,8 @@ class _EngineLink:
             return
         if self.engine.open:
             self.engine.protocol.send_close(code, reason)
-            try:
+            with contextlib.suppress(ConnectionClosed):
                 await self.engine.flush()
-            except ConnectionClosed:
-                pass
         # A client that never answers the close frame must not keep the session alive.
         if self.scope is not None:
             self.scope.deadline = min(
@@ -429,7 +428,9 @@ class FakeRealtimeServer:
                 await self._write_http(stream, HTTPResponse(400), keep_alive=False)
                 return
             if head.is_upgrade:
-                await self._serve_websocket(_PrefixedStream(stream, head_bytes + b"\r\n\r\n" + rest))
+                await self._serve_websocket(
+                    _PrefixedStream(stream, head_bytes + b"\r\n\r\n" + rest)
+                )
                 return
             length_text = head.lower.get("content-length", "0")
             if "chunked" in head.lower.get("transfer-encoding", "").lower():
@@ -500,7 +501,7 @@ class FakeRealtimeServer:
                 return
             assert isinstance(request, Request)
             if plan.handshake_delay:
-                await anyio.sleep(plan.handshake_delay if math.isfinite(plan.handshake_delay) else math.inf)
+                await anyio.sleep(plan.handshake_delay)
             refusal = self._refusal(request, plan)
             if refusal is not None:
                 protocol.send_response(refusal)

@@ -21,8 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import anyio
+import anyio.abc
+import anyio.lowlevel
 import msgspec
 
+from .._errors import RemoteProtocolError
+from ..events import CLIENT_EVENT_TYPES as CLIENT_STRUCTS
+from ..events import InputAudioBufferAppend, decode_client_event
 from ._audio import bytes_per_ms, decode_g711, from_pcm24k, speech_tokens, to_pcm24k
 from ._conversation import Conversation, normalize_client_item
 from ._ids import IdFactory
@@ -217,7 +222,7 @@ class FakeSession:
         self._idle_from_ms: float | None = None
         self._configure_vad()
 
-    # -- configuration ----------------------------------------------------------------------
+    # -- configuration -------------------------------------------------------------------------
 
     def _apply_initial(self, initial: dict[str, Any]) -> None:
         update = {k: v for k, v in initial.items() if k not in ("id", "object", "expires_at")}
@@ -268,7 +273,7 @@ class FakeSession:
         self._vad.mark_buffer_start(round(self._buffer_start_ms))
         self._vad_item_id = None
 
-    # -- running ------------------------------------------------------------------------------
+    # -- running -------------------------------------------------------------------------------
 
     async def run(self, link: Link) -> None:
         """Serve the session until the client leaves or the session ends.
@@ -331,10 +336,8 @@ class FakeSession:
     async def _expire(self) -> None:
         duration = self.options.session_duration
         await anyio.sleep(max(0.0, self.created_at + duration - self.options.clock()))
-        if duration % 60 == 0:
-            span = f"{int(duration // 60)} minutes"
-        else:
-            span = f"{duration:g} seconds"
+        whole_minutes = duration % 60 == 0
+        span = f"{int(duration // 60)} minutes" if whole_minutes else f"{duration:g} seconds"
         message = f"Your session hit the maximum duration of {span}."
         await self._send_error("session_expired", message)
         await self._close(1001, message)
@@ -343,7 +346,7 @@ class FakeSession:
         await ended.wait()
         await self._close(1000, "call ended")
 
-    # -- sending --------------------------------------------------------------------------------
+    # -- sending -------------------------------------------------------------------------------
 
     async def _send(self, event: dict[str, Any], *, short_id: bool = False) -> None:
         event_id = self.ids.hex_event_id() if short_id else self.ids.event_id()
@@ -379,7 +382,7 @@ class FakeSession:
     def _b64(self, data: bytes) -> str:
         return base64.b64encode(data).decode("ascii")
 
-    # -- dispatch ---------------------------------------------------------------------------------
+    # -- dispatch ------------------------------------------------------------------------------
 
     async def _dispatch(self, frame: str | bytes) -> None:
         if isinstance(frame, bytes):
@@ -401,19 +404,19 @@ class FakeSession:
                 f"Invalid type for event: expected an object, but got {describe(raw)} instead.",
             )
             return
-        event: dict[str, Any] = raw
+        event: dict[str, Any] = raw  # pyright: ignore[reportUnknownVariableType]
         self.received.append(event)
         client_event_id = event.get("event_id")
         event_id = client_event_id if isinstance(client_event_id, str) else None
         try:
-            kind = self._check_event(event, frame)
-            await self._handle(kind, event, event_id)
+            kind, typed = self._check_event(event, frame)
+            await self._handle(kind, event, typed)
         except Invalid as exc:
             await self._send_error(
                 exc.code, exc.message, param=exc.param, event_id=event_id, type=exc.type
             )
 
-    def _check_event(self, event: dict[str, Any], frame: str) -> str:
+    def _check_event(self, event: dict[str, Any], frame: str) -> tuple[str, object]:
         if "type" not in event:
             raise missing("type")
         kind = event["type"]
@@ -424,7 +427,8 @@ class FakeSession:
             shown = kind if isinstance(kind, str) else msgspec.json.encode(kind).decode()
             raise Invalid(
                 "invalid_value",
-                f"Invalid value: '{shown}'. Supported values are: {quote_list(CLIENT_EVENT_TYPES)}.",
+                f"Invalid value: '{shown}'. Supported values are: "
+                f"{quote_list(CLIENT_EVENT_TYPES)}.",
                 "type",
             )
         if "event_id" in event:
@@ -437,17 +441,23 @@ class FakeSession:
             if key not in event:
                 raise missing(key)
         struct_type = _client_struct(kind)
+        typed: object = None
         if struct_type is not None:
             path = unknown_parameter(event, struct_type)
             if path is not None:
                 raise unknown(path)
-        return kind
+            if kind in CLIENT_STRUCTS:
+                try:
+                    typed = decode_client_event(frame)
+                except RemoteProtocolError as exc:
+                    raise _typed_error(exc) from None
+        return kind, typed
 
-    async def _handle(self, kind: str, event: dict[str, Any], event_id: str | None) -> None:
+    async def _handle(self, kind: str, event: dict[str, Any], typed: object) -> None:
         if kind == "session.update":
             await self._session_update(event)
         elif kind in ("input_audio_buffer.append", "session.input_audio_buffer.append"):
-            await self._append(event)
+            await self._append(event, typed)
         elif kind == "input_audio_buffer.commit":
             await self._commit_manual()
         elif kind == "input_audio_buffer.clear":
@@ -470,7 +480,7 @@ class FakeSession:
             await self._close(1000, "")
             raise LinkClosed
 
-    # -- session ------------------------------------------------------------------------------------
+    # -- session -------------------------------------------------------------------------------
 
     async def _session_update(self, event: dict[str, Any]) -> None:
         self.session = apply_session_update(
@@ -479,16 +489,19 @@ class FakeSession:
         self._configure_vad()
         await self._send({"type": "session.updated", "session": self.session})
 
-    # -- input audio ---------------------------------------------------------------------------------
+    # -- input audio ---------------------------------------------------------------------------
 
-    async def _append(self, event: dict[str, Any]) -> None:
-        text = expect_str(event["audio"], "audio")
-        try:
-            data = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            raise Invalid(
-                "invalid_value", "Invalid 'audio': expected base64-encoded audio data.", "audio"
-            ) from None
+    async def _append(self, event: dict[str, Any], typed: object) -> None:
+        if isinstance(typed, InputAudioBufferAppend):
+            data = typed.audio
+        else:
+            text = expect_str(event["audio"], "audio")
+            try:
+                data = base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                raise Invalid(
+                    "invalid_value", "Invalid 'audio': expected base64-encoded audio data.", "audio"
+                ) from None
         fmt = self._input_format
         self._buffer += data
         self._appended_ms += len(data) / bytes_per_ms(fmt)
@@ -524,7 +537,11 @@ class FakeSession:
         item_id = self._vad_item_id or self.ids.new("item_")
         self._vad_item_id = None
         await self._send(
-            {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms, "item_id": item_id}
+            {
+                "type": "input_audio_buffer.speech_stopped",
+                "audio_end_ms": end_ms,
+                "item_id": item_id,
+            }
         )
         audio = self._take_buffer(self._vad_start_ms, end_ms)
         await self._commit(audio, item_id)
@@ -602,12 +619,18 @@ class FakeSession:
         self.conversation.audio[(item_id, 0)] = audio
         self.conversation.formats[item_id] = self._input_format
         await self._send(
-            {"type": "input_audio_buffer.committed", "previous_item_id": previous, "item_id": item_id}
+            {
+                "type": "input_audio_buffer.committed",
+                "previous_item_id": previous,
+                "item_id": item_id,
+            }
         )
         await self._send(
             {"type": "conversation.item.added", "previous_item_id": previous, "item": item}
         )
-        await self._send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
+        await self._send(
+            {"type": "conversation.item.done", "previous_item_id": previous, "item": item}
+        )
         if self.session["audio"]["input"].get("transcription") is not None:
             pcm = to_pcm24k(audio, self._input_format)
             if self.options.pacing == "realtime":
@@ -656,11 +679,14 @@ class FakeSession:
             self._vad.reset_turn()
         await self._send({"type": "input_audio_buffer.cleared"})
 
-    # -- conversation items ---------------------------------------------------------------------------
+    # -- conversation items --------------------------------------------------------------------
 
     async def _item_create(self, event: dict[str, Any]) -> None:
         item, audio = normalize_client_item(
-            event["item"], "item", new_id=lambda: self.ids.new("item_"), new_call_id=self.ids.call_id
+            event["item"],
+            "item",
+            new_id=lambda: self.ids.new("item_"),
+            new_call_id=self.ids.call_id,
         )
         if self.conversation.get(item["id"]) is not None:
             raise Invalid(
@@ -690,8 +716,12 @@ class FakeSession:
             self.conversation.audio[(item["id"], index)] = data
         if audio:
             self.conversation.formats[item["id"]] = self._input_format
-        await self._send({"type": "conversation.item.added", "previous_item_id": before, "item": item})
-        await self._send({"type": "conversation.item.done", "previous_item_id": before, "item": item})
+        await self._send(
+            {"type": "conversation.item.added", "previous_item_id": before, "item": item}
+        )
+        await self._send(
+            {"type": "conversation.item.done", "previous_item_id": before, "item": item}
+        )
 
     async def _item_delete(self, event: dict[str, Any]) -> None:
         item_id = expect_str(event["item_id"], "item_id")
@@ -726,7 +756,7 @@ class FakeSession:
                 f"Error truncating item: the item with id '{item_id}' does not exist.",
                 "item_id",
             )
-        content = item.get("content") or []
+        content: list[dict[str, Any]] = item.get("content") or []
         audio = self.conversation.audio.get((item_id, content_index))
         if (
             item.get("role") != "assistant"
@@ -763,7 +793,7 @@ class FakeSession:
             }
         )
 
-    # -- responses ------------------------------------------------------------------------------------
+    # -- responses -----------------------------------------------------------------------------
 
     def _active_default(self) -> _Response | None:
         for response in self._responses.values():
@@ -775,8 +805,7 @@ class FakeSession:
         if self.kind == "transcription":
             raise Invalid(
                 "invalid_value",
-                "Invalid value: 'response.create'. Transcription sessions do not create "
-                "responses.",
+                "Invalid value: 'response.create'. Transcription sessions do not create responses.",
                 "type",
             )
         params = validate_response_params(event.get("response", {}))
@@ -905,7 +934,10 @@ class FakeSession:
     async def _run_response(self, response: _Response) -> None:
         try:
             await self._send(
-                {"type": "response.created", "response": self._response_object(response, "in_progress")}
+                {
+                    "type": "response.created",
+                    "response": self._response_object(response, "in_progress"),
+                }
             )
             context = TurnContext(
                 input=copy.deepcopy(response.context),
@@ -933,7 +965,7 @@ class FakeSession:
                     break
                 if isinstance(item, Say):
                     await self._stream_message(response, item)
-                elif isinstance(item, ToolCall):
+                else:
                     await self._stream_call(response, item)
             await self._finish(response, reply.failure)
         finally:
@@ -998,7 +1030,13 @@ class FakeSession:
         fmt = str(response.audio_format.get("type", "audio/pcm"))
         output_index = await self._add_output_item(
             response,
-            {"id": item_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []},
+            {
+                "id": item_id,
+                "type": "message",
+                "status": "in_progress",
+                "role": "assistant",
+                "content": [],
+            },
         )
         if response.in_conversation and audio_mode:
             self.conversation.formats[item_id] = fmt
@@ -1086,7 +1124,13 @@ class FakeSession:
         await self._close_output_item(
             response,
             output_index,
-            {"id": item_id, "type": "message", "status": status, "role": "assistant", "content": [content]},
+            {
+                "id": item_id,
+                "type": "message",
+                "status": status,
+                "role": "assistant",
+                "content": [content],
+            },
         )
 
     async def _send_audio(
@@ -1101,7 +1145,9 @@ class FakeSession:
         data = from_pcm24k(pcm, fmt)
         response.audio_ms += len(pcm) / 48
         if not self.sideband:
-            await self._send({"type": "response.output_audio.delta", **ids, "delta": self._b64(data)})
+            await self._send(
+                {"type": "response.output_audio.delta", **ids, "delta": self._b64(data)}
+            )
         if response.in_conversation:
             stored = self.conversation.get(item_id)
             if stored is not None and item_id not in self.conversation.truncated:
@@ -1164,7 +1210,9 @@ class FakeSession:
         )
 
     def _usage(self, response: _Response) -> dict[str, Any]:
-        instructions = str(response.params.get("instructions", self.session.get("instructions", "")))
+        instructions = str(
+            response.params.get("instructions", self.session.get("instructions", ""))
+        )
         text_in = _text_tokens(instructions)
         audio_in = 0
         for item in response.context:
@@ -1193,7 +1241,10 @@ class FakeSession:
                 "cached_tokens": 0,
                 "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0},
             },
-            "output_token_details": {"text_tokens": response.text_tokens, "audio_tokens": audio_out},
+            "output_token_details": {
+                "text_tokens": response.text_tokens,
+                "audio_tokens": audio_out,
+            },
         }
 
     async def _finish(self, response: _Response, failure: Failure | None) -> None:
@@ -1268,22 +1319,18 @@ def _split_evenly(data: bytes, parts: int) -> list[bytes]:
     return pieces
 
 
-_STRUCTS: dict[str, type | None] = {}
+def _client_struct(kind: str) -> type[msgspec.Struct] | None:
+    """The Struct describing client event ``kind`` in ``realtime_anyio.events``, if any."""
+    if kind == "session.input_audio_buffer.append":
+        kind = "input_audio_buffer.append"
+    return CLIENT_STRUCTS.get(kind)
 
 
-def _client_struct(kind: str) -> type | None:
-    """The Struct describing client event ``kind`` in ``realtime_anyio.events``, if present."""
-    if kind in _STRUCTS:
-        return _STRUCTS[kind]
-    found: type | None = None
-    try:
-        from .. import events  # pyright: ignore[reportAttributeAccessIssue]
-    except ImportError:
-        events = None
-    if events is not None:
-        name = "".join(part.capitalize() for part in re.split(r"[._]", kind))
-        candidate = getattr(events, name, None)
-        if isinstance(candidate, type) and issubclass(candidate, msgspec.Struct):
-            found = candidate
-    _STRUCTS[kind] = found
-    return found
+def _typed_error(exc: RemoteProtocolError) -> Invalid:
+    """The service-style error for a frame our own event Structs refuse."""
+    path = exc.path or None
+    reason = exc.reason.split(": ", 1)[-1]
+    if path is None:
+        return Invalid("invalid_value", f"Invalid event: {reason}.")
+    code = "invalid_type" if reason.startswith("Expected") else "invalid_value"
+    return Invalid(code, f"Invalid value for '{path}': {reason}.", path)

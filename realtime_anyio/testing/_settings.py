@@ -185,7 +185,9 @@ def _check_transcription(value: object, path: str) -> dict[str, Any] | None:
     for key in ("languages", "keywords"):
         if key in config:
             items = expect_list(config[key], join_path(path, key))
-            out[key] = [expect_str(v, join_path(join_path(path, key), i)) for i, v in enumerate(items)]
+            out[key] = [
+                expect_str(v, join_path(join_path(path, key), i)) for i, v in enumerate(items)
+            ]
     if "delay" in config:
         out["delay"] = expect_enum(config["delay"], TRANSCRIPTION_DELAYS, join_path(path, "delay"))
     return out
@@ -206,7 +208,9 @@ def check_turn_detection(value: object, path: str) -> dict[str, Any] | None:
     if value is None:
         return None
     config = expect_object(value, path)
-    kind = expect_enum(config.get("type", "server_vad"), ("server_vad", "semantic_vad"), join_path(path, "type"))
+    kind = expect_enum(
+        config.get("type", "server_vad"), ("server_vad", "semantic_vad"), join_path(path, "type")
+    )
     if kind == "server_vad":
         _check_keys(config, _SERVER_VAD_KEYS, path)
         out = default_turn_detection()
@@ -226,9 +230,16 @@ def check_turn_detection(value: object, path: str) -> dict[str, Any] | None:
             )
     else:
         _check_keys(config, _SEMANTIC_VAD_KEYS, path)
-        out = {"type": "semantic_vad", "eagerness": "auto", "create_response": True, "interrupt_response": True}
+        out = {
+            "type": "semantic_vad",
+            "eagerness": "auto",
+            "create_response": True,
+            "interrupt_response": True,
+        }
         if "eagerness" in config:
-            out["eagerness"] = expect_enum(config["eagerness"], EAGERNESS, join_path(path, "eagerness"))
+            out["eagerness"] = expect_enum(
+                config["eagerness"], EAGERNESS, join_path(path, "eagerness")
+            )
     for key in ("create_response", "interrupt_response"):
         if key in config:
             out[key] = expect_bool(config[key], join_path(path, key))
@@ -236,7 +247,7 @@ def check_turn_detection(value: object, path: str) -> dict[str, Any] | None:
 
 
 def check_voice(value: object, path: str) -> str | dict[str, Any]:
-    if isinstance(value, dict):
+    if not isinstance(value, str):
         voice = expect_object(value, path)
         _check_keys(voice, ("id",), path)
         if "id" not in voice:
@@ -270,7 +281,9 @@ def check_tools(value: object, path: str) -> list[dict[str, Any]]:
     for index, raw in enumerate(tools):
         tool_path = join_path(path, index)
         tool = expect_object(raw, tool_path)
-        kind = expect_enum(tool.get("type", "function"), ("function", "mcp"), join_path(tool_path, "type"))
+        kind = expect_enum(
+            tool.get("type", "function"), ("function", "mcp"), join_path(tool_path, "type")
+        )
         if kind == "function":
             _check_keys(tool, ("type", "name", "description", "parameters"), tool_path)
             if "name" not in tool:
@@ -310,7 +323,9 @@ def _check_truncation(value: object, path: str) -> str | dict[str, Any]:
     expect_enum(config.get("type"), ("retention_ratio",), join_path(path, "type"))
     if "retention_ratio" not in config:
         raise missing(join_path(path, "retention_ratio"))
-    expect_number(config["retention_ratio"], join_path(path, "retention_ratio"), minimum=0.0, maximum=1.0)
+    expect_number(
+        config["retention_ratio"], join_path(path, "retention_ratio"), minimum=0.0, maximum=1.0
+    )
     return config
 
 
@@ -410,7 +425,9 @@ def _merge_audio(
     if "input" in audio:
         in_path = join_path(path, "input")
         given = expect_object(audio["input"], in_path)
-        _check_keys(given, ("format", "transcription", "noise_reduction", "turn_detection"), in_path)
+        _check_keys(
+            given, ("format", "transcription", "noise_reduction", "turn_detection"), in_path
+        )
         target = session["audio"]["input"]
         if "format" in given:
             target["format"] = check_format(given["format"], join_path(in_path, "format"))
