@@ -55,16 +55,18 @@ __all__ = [
 
 
 class PromptCacheBreakpoint(Model, frozen=True, kw_only=True):
-    """Marks a prompt-cache breakpoint on a content part (``mode`` is ``"explicit"``)."""
+    """Marks a prompt-cache breakpoint on a content part (``mode`` is ``"explicit"``,
+    ``ttl`` an optional minimum lifetime such as ``"30m"``)."""
 
     mode: str | UnsetType = UNSET
+    ttl: str | UnsetType | None = UNSET
 
 
 class InputTextContent(Tagged, tag="input_text", frozen=True, kw_only=True):
     """Text written by the user or the system."""
 
     type: ClassVar[Literal["input_text"]] = "input_text"
-    text: str
+    text: str | UnsetType = UNSET
     prompt_cache_breakpoint: PromptCacheBreakpoint | UnsetType = UNSET
 
 
@@ -105,7 +107,7 @@ class OutputTextContent(Tagged, tag="output_text", frozen=True, kw_only=True):
     """Text the assistant produced."""
 
     type: ClassVar[Literal["output_text"]] = "output_text"
-    text: str
+    text: str | UnsetType = UNSET
 
 
 class OutputAudioContent(Tagged, tag="output_audio", frozen=True, kw_only=True):
@@ -120,7 +122,7 @@ class TextContent(Tagged, tag="text", frozen=True, kw_only=True):
     """The text part announced by ``response.content_part.added`` / ``.done``."""
 
     type: ClassVar[Literal["text"]] = "text"
-    text: str
+    text: str | UnsetType = UNSET
 
 
 class AudioContent(Tagged, tag="audio", frozen=True, kw_only=True):

@@ -80,9 +80,11 @@ class AudioFormat(Model, frozen=True, kw_only=True):
 
 
 class NoiseReduction(Model, frozen=True, kw_only=True):
-    """Input noise reduction; ``type`` is ``"near_field"`` or ``"far_field"``."""
+    """Input noise reduction: ``type`` is ``"near_field"`` or ``"far_field"``; ``strength``
+    tunes how hard it suppresses."""
 
     type: str | UnsetType = UNSET
+    strength: float | UnsetType = UNSET
 
 
 class AudioTranscription(Model, frozen=True, kw_only=True):
