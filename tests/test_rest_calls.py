@@ -340,3 +340,15 @@ async def test_webhooks_only_go_to_loopback(fake: FakeREST) -> None:
         )
     with pytest.raises(ValueError, match="secret"):
         await fake.simulate_incoming_call(webhook_url="http://127.0.0.1:1/hook")
+
+
+async def test_accept_validates_the_session(fake: FakeREST) -> None:
+    call_id = await fake.simulate_incoming_call()
+    with anyio.fail_after(5):
+        async with realtime(fake) as rt:
+            with pytest.raises(BadRequestError) as info:
+                await rt.calls.accept(call_id, bogus_field=1)
+    assert info.value.error_code == "unknown_parameter"
+    assert info.value.param == "bogus_field"
+    assert info.value.message == "Unknown parameter: 'bogus_field'."
+    assert fake.calls[call_id].state == "ringing"

@@ -624,3 +624,16 @@ async def test_organization_project_and_extra_headers(fake: FakeREST) -> None:
     assert headers["x-trace"] == "t1"
     assert headers["x-call"] == "c1"
     assert headers["user-agent"].startswith("realtime-anyio/")
+
+
+async def test_session_is_validated_like_the_service(fake: FakeREST) -> None:
+    session = {
+        "type": "realtime",
+        "audio": {"input": {"format": {"type": "audio/pcm", "rate": 8000}}},
+    }
+    with anyio.fail_after(5):
+        async with realtime(fake) as rt:
+            with pytest.raises(BadRequestError) as info:
+                await rt.client_secrets.create(session=session)
+    assert info.value.error_code == "integer_below_min_value"
+    assert info.value.param == "session.audio.input.format.rate"

@@ -25,6 +25,8 @@ import msgspec
 
 from ..webhooks import sign
 from ._http import HTTPRequest, HTTPResponse
+from ._settings import apply_session_update, default_realtime_session, default_transcription_session
+from ._validate import Invalid
 
 __all__ = ["CallState", "FakeCall", "FakeREST", "FakeRESTTransport", "IssuedSecret"]
 
@@ -35,78 +37,9 @@ _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _JSON_ENCODER = msgspec.json.Encoder()
 _JSON_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 
-DEFAULT_INSTRUCTIONS = (
-    "Your knowledge cutoff is 2023-10. You are a helpful, witty, and friendly AI. Act like a "
-    "human, but remember that you aren't a human and that you can't do human things in the real "
-    "world."
-)
-
 
 def _new_id(prefix: str, length: int = 21) -> str:
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
-
-
-def _default_realtime_session() -> dict[str, Any]:
-    return {
-        "type": "realtime",
-        "object": "realtime.session",
-        "id": _new_id("sess_"),
-        "model": "gpt-realtime",
-        "output_modalities": ["audio"],
-        "instructions": DEFAULT_INSTRUCTIONS,
-        "tools": [],
-        "tool_choice": "auto",
-        "max_output_tokens": "inf",
-        "tracing": None,
-        "truncation": "auto",
-        "prompt": None,
-        "expires_at": 0,
-        "include": None,
-        "audio": {
-            "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": {
-                    "type": "server_vad",
-                    "threshold": 0.5,
-                    "prefix_padding_ms": 300,
-                    "silence_duration_ms": 200,
-                    "idle_timeout_ms": None,
-                    "create_response": True,
-                    "interrupt_response": True,
-                },
-            },
-            "output": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "voice": "alloy",
-                "speed": 1.0,
-            },
-        },
-    }
-
-
-def _default_transcription_session() -> dict[str, Any]:
-    return {
-        "type": "transcription",
-        "object": "realtime.transcription_session",
-        "id": _new_id("sess_"),
-        "expires_at": 0,
-        "include": None,
-        "audio": {
-            "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": {
-                    "type": "server_vad",
-                    "threshold": 0.5,
-                    "prefix_padding_ms": 300,
-                    "silence_duration_ms": 200,
-                },
-            },
-        },
-    }
 
 
 def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -119,19 +52,6 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def _transcription_echo(session: dict[str, Any]) -> None:
-    """The service echoes a transcription config with ``language`` and ``prompt`` filled in."""
-    audio = session.get("audio")
-    if not isinstance(audio, dict):
-        return
-    audio_input = audio.get("input")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-    if not isinstance(audio_input, dict):
-        return
-    transcription = audio_input.get("transcription")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-    if isinstance(transcription, dict):
-        audio_input["transcription"] = {"language": None, "prompt": None, **transcription}
 
 
 class _RequestError(Exception):
@@ -572,7 +492,9 @@ class FakeREST:
         elif issued is not None:
             session = issued.session
         else:
-            session = _default_realtime_session()
+            session = default_realtime_session(
+                session_id=_new_id("sess_"), model="gpt-realtime", expires_at=0
+            )
         call_id = _new_id("rtc_", 32)
         self.calls[call_id] = FakeCall(call_id, "webrtc", "active", session=session)
         prefix = (
@@ -754,6 +676,11 @@ def _json_object(request: HTTPRequest) -> dict[str, Any]:
 
 
 def _effective_session(requested: Any, where: str) -> dict[str, Any]:
+    """Check a session configuration the way the service does and fill in its defaults.
+
+    ``where`` is the configuration's place in the request body (``"session"``, or ``""`` when
+    the body is the configuration itself, as for accept); it prefixes error params.
+    """
     prefix = f"{where}." if where else ""
     if not isinstance(requested, Mapping):
         raise _RequestError(
@@ -762,7 +689,8 @@ def _effective_session(requested: Any, where: str) -> dict[str, Any]:
             code="invalid_type",
             param=where or None,
         )
-    kind = requested.get("type")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    fields: dict[str, Any] = dict(requested)  # pyright: ignore[reportUnknownArgumentType]
+    kind = fields.get("type")
     if kind is None:
         raise _RequestError(
             400,
@@ -771,9 +699,14 @@ def _effective_session(requested: Any, where: str) -> dict[str, Any]:
             param=f"{prefix}type",
         )
     if kind == "realtime":
-        session = _merge(_default_realtime_session(), requested)  # pyright: ignore[reportUnknownArgumentType]
+        model = fields.get("model")
+        base = default_realtime_session(
+            session_id=_new_id("sess_"),
+            model=model if isinstance(model, str) else "gpt-realtime",
+            expires_at=0,
+        )
     elif kind == "transcription":
-        session = _merge(_default_transcription_session(), requested)  # pyright: ignore[reportUnknownArgumentType]
+        base = default_transcription_session(session_id=_new_id("sess_"), expires_at=0)
     else:
         raise _RequestError(
             400,
@@ -781,8 +714,20 @@ def _effective_session(requested: Any, where: str) -> dict[str, Any]:
             code="invalid_value",
             param=f"{prefix}type",
         )
-    _transcription_echo(session)
-    return session
+    try:
+        return apply_session_update(base, fields, voice_locked=False)
+    except Invalid as exc:
+        # apply_session_update words paths from "session"; re-root them at ``where``.
+        def reroot(text: str) -> str:
+            return text.replace("'session.", f"'{prefix}").replace("session.", prefix, 1)
+
+        raise _RequestError(
+            400,
+            reroot(exc.message) if not where else exc.message,
+            type=exc.type,
+            code=exc.code,
+            param=None if exc.param is None else (exc.param if where else reroot(exc.param)),
+        ) from None
 
 
 def _parse_multipart(content_type: str, body: bytes) -> dict[str, bytes]:
