@@ -206,8 +206,15 @@ def _raw(data: Frame) -> bytes | str:
     return data if isinstance(data, (bytes, str)) else bytes(data)
 
 
+_MISSING = re.compile(r"^Object missing required field `(.+)`$")
+
+
 def _describe(exc: msgspec.ValidationError, kind: str) -> tuple[str, str | None]:
     reason, path = _split(str(exc))
+    missing = _MISSING.match(reason)
+    if missing is not None:
+        # Point at the missing field itself, as the service's own errors do.
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
     where = f" at {path}" if path else ""
     return f"malformed {kind} event: {reason}{where}", path
 
