@@ -238,7 +238,7 @@ def test_client_decoder_errors() -> None:
     with pytest.raises(RemoteProtocolError) as info:
         decode_client_event(b'{"type":"response.done"}')
     assert info.value.path == "type"
-    assert "unknown client event type 'response.done'" == info.value.reason
+    assert info.value.reason == "unknown client event type 'response.done'"
     with pytest.raises(RemoteProtocolError) as info:
         decode_client_event(b'{"type":"input_audio_buffer.append","audio":"%%%"}')
     assert info.value.path == "audio"
