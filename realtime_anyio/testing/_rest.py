@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import string
 import time
@@ -31,6 +32,8 @@ from ._validate import Invalid
 __all__ = ["CallState", "FakeCall", "FakeREST", "FakeRESTTransport", "IssuedSecret"]
 
 CallState = Literal["ringing", "accepted", "active", "rejected", "referred", "ended"]
+
+logger = logging.getLogger("realtime_anyio.testing.rest")
 
 _ALPHABET = string.ascii_letters + string.digits
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -277,6 +280,15 @@ class FakeREST:
                 exc.status,
                 {"content-type": "application/json"},
                 _JSON_ENCODER.encode(_error_body(exc.message, exc.type, exc.code, exc.param)),
+            )
+        except Exception:
+            # A bug in the fake: answer like the service's 500 and keep it visible in the logs.
+            logger.exception("fake REST: handling %s %s failed", request.method, request.path)
+            response = _json_response(
+                500,
+                _error_body(
+                    "The server had an error while processing your request.", "server_error"
+                ),
             )
         response.headers.setdefault("x-request-id", request_id)
         return response
