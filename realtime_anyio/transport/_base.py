@@ -20,6 +20,10 @@ class Transport(Protocol):
     ``ConnectionLost``) from ``receive`` and the send methods.
     """
 
+    #: Bytes written to and read from the network so far.
+    bytes_sent: int
+    bytes_received: int
+
     @property
     def idle(self) -> bool:
         """True when a send would start writing at once (no other write in progress)."""
