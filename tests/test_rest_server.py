@@ -16,6 +16,7 @@ from anyio.abc import SocketAttribute, SocketStream
 from realtime_anyio import (
     AuthenticationError,
     ConflictError,
+    ConnectionClosed,
     InternalServerError,
     NotFoundError,
     RateLimitError,
@@ -182,3 +183,23 @@ async def test_incoming_call_webhook_over_http() -> None:
     assert received[0].data.call_id == call_id
     assert server.rest.calls[call_id].webhook_status == 204
     assert server.rest.calls[call_id].state == "accepted"
+
+
+async def test_websocket_attach_follows_call_state() -> None:
+    with anyio.fail_after(10):
+        async with serving() as (server, rt):
+            call_id = await server.rest.simulate_incoming_call()
+            with pytest.raises(NotFoundError) as info:
+                async with rt.connect(call_id=call_id):
+                    pass
+            assert info.value.status_code == 404
+            await rt.calls.accept(call_id, instructions="Sideband.")
+            async with rt.connect(call_id=call_id) as conn:
+                await rt.calls.hangup(call_id)
+                # The service ends the sideband connection when the call ends.
+                with pytest.raises(ConnectionClosed):
+                    while True:
+                        await conn.receive()
+            with pytest.raises(NotFoundError):
+                async with rt.connect(call_id=call_id):
+                    pass
