@@ -1,4 +1,4 @@
-"""The fake server's input audio: buffer commit/clear, server VAD timings, barge-in, transcription."""
+"""The fake server's input audio: commit and clear, VAD timings, barge-in, transcription."""
 
 from __future__ import annotations
 
