@@ -10,7 +10,8 @@ The service signs webhooks with the Standard Webhooks scheme: three headers,
 :func:`unwrap` checks them and decodes the body into a typed event; :func:`verify` only checks.
 The secret is the ``whsec_…`` string from the dashboard: what follows ``whsec_`` is the
 base64-encoded HMAC key. A ``str`` without that prefix is used as the key as it is (its UTF-8
-bytes), and a ``bytes`` secret is the key itself.
+bytes), and a ``bytes`` secret is the key itself. Without a secret argument,
+``OPENAI_WEBHOOK_SECRET`` is read from the environment.
 
 Verification happens in this order, each failure with its own exception: the three headers are
 present and well formed (:class:`~realtime_anyio.WebhookHeaderError`), one of the ``v1``
@@ -27,6 +28,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -43,6 +45,7 @@ from ._errors import (
 
 __all__ = [
     "DEFAULT_TOLERANCE",
+    "SECRET_ENV",
     "RealtimeCallIncoming",
     "RealtimeCallIncomingData",
     "SipHeader",
@@ -57,6 +60,9 @@ __all__ = [
 
 #: How far (seconds) a webhook's timestamp may be from the current time, either way.
 DEFAULT_TOLERANCE = 300.0
+
+#: The environment variable read when no secret is passed (as the official SDK does).
+SECRET_ENV = "OPENAI_WEBHOOK_SECRET"
 
 #: Webhook headers as a mapping or as ``(name, value)`` pairs; names are case-insensitive.
 WebhookHeaders = Union[Mapping[str, str], Iterable[tuple[str, str]]]  # noqa: UP007
@@ -129,7 +135,11 @@ _PATH = re.compile(r"at `\$\.([^`]+)`")
 _OBJECT_DECODER: msgspec.json.Decoder[dict[str, Any]] = msgspec.json.Decoder(dict[str, Any])
 
 
-def _key(secret: str | bytes) -> bytes:
+def _key(secret: str | bytes | None) -> bytes:
+    if secret is None:
+        secret = os.environ.get(SECRET_ENV)
+        if not secret:
+            raise ValueError(f"no webhook secret given and {SECRET_ENV} is not set")
     if isinstance(secret, bytes):
         key = secret
     elif secret.startswith("whsec_"):
@@ -153,7 +163,12 @@ def _header_map(headers: WebhookHeaders) -> dict[str, str]:
         pairs = headers
     out: dict[str, str] = {}
     for name, value in pairs:
-        out.setdefault(name.lower(), value)
+        key = name.lower()
+        if key == "webhook-signature" and key in out:
+            # A proxy may split one header into several; signatures are space-separated anyway.
+            out[key] = f"{out[key]} {value}"
+        else:
+            out.setdefault(key, value)
     return out
 
 
@@ -186,15 +201,16 @@ def sign(
 def verify(
     body: bytes | str,
     headers: WebhookHeaders,
-    secret: str | bytes,
+    secret: str | bytes | None = None,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     now: float | None = None,
 ) -> None:
     """Check a webhook's signature and timestamp; raise if it is not authentic and fresh.
 
-    ``body`` must be the raw request body, byte for byte (not re-serialised JSON). ``now``
-    overrides the current Unix time, for tests.
+    ``body`` must be the raw request body, byte for byte (not re-serialised JSON). ``secret``
+    defaults to the ``OPENAI_WEBHOOK_SECRET`` environment variable. ``now`` overrides the
+    current Unix time, for tests.
     """
     fields = _header_map(headers)
     webhook_id = fields.get("webhook-id")
@@ -257,7 +273,7 @@ def verify(
 def unwrap(
     body: bytes | str,
     headers: WebhookHeaders,
-    secret: str | bytes,
+    secret: str | bytes | None = None,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     now: float | None = None,

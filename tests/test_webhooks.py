@@ -236,3 +236,22 @@ def test_sign_matches_the_independent_vector() -> None:
 def test_event_round_trips() -> None:
     event = unwrap(BODY, headers_for(), SECRET, now=NOW)
     assert msgspec.json.decode(msgspec.json.encode(event)) == msgspec.json.decode(BODY)
+
+
+def test_secret_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_WEBHOOK_SECRET", SECRET)
+    assert isinstance(unwrap(BODY, headers_for(), now=NOW), RealtimeCallIncoming)
+    monkeypatch.delenv("OPENAI_WEBHOOK_SECRET")
+    with pytest.raises(ValueError, match="OPENAI_WEBHOOK_SECRET"):
+        verify(BODY, headers_for(), now=NOW)
+
+
+def test_signature_split_over_repeated_headers() -> None:
+    headers = headers_for()
+    pairs = [
+        ("webhook-id", headers["webhook-id"]),
+        ("webhook-timestamp", headers["webhook-timestamp"]),
+        ("webhook-signature", signature(BODY, key=b"q" * 32)),
+        ("Webhook-Signature", headers["webhook-signature"]),
+    ]
+    verify(BODY, pairs, SECRET, now=NOW)

@@ -259,8 +259,11 @@ class FakeREST:
         return call_id
 
     def end_call(self, call_id: str) -> None:
-        """End a call as if the caller hung up (attached WebSockets should then close)."""
-        call = self._call(call_id)
+        """End a call as if the caller hung up (attached WebSockets then close).
+
+        Raises ``KeyError`` for an unknown call id.
+        """
+        call = self.calls[call_id]
         call.state = "ended"
         call.ended.set()
 
