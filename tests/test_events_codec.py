@@ -306,3 +306,15 @@ def test_none_is_null_and_unset_is_absent() -> None:
         "type": "session.update",
         "session": {"type": "realtime", "instructions": "hi", "tracing": None},
     }
+
+
+def test_repr_shows_audio_by_size() -> None:
+    from realtime_anyio.events import user_audio
+
+    assert repr(InputAudioBufferAppend(audio=bytes(960))) == (
+        "InputAudioBufferAppend(audio=<960 bytes>)"
+    )
+    assert repr(user_audio(b"\x00\x01")) == (
+        "MessageItem(role='user', content=[InputAudioContent(audio=<2 bytes>)])"
+    )
+    assert "event_id='e'" in repr(InputAudioBufferAppend(audio=b"", event_id="e"))

@@ -12,7 +12,19 @@ from typing import ClassVar
 
 import msgspec
 
-__all__ = ["BaseClientEvent", "BaseServerEvent", "Model", "Tagged"]
+__all__ = ["BaseClientEvent", "BaseServerEvent", "Model", "Tagged", "repr_with_audio_sizes"]
+
+
+def repr_with_audio_sizes(self: msgspec.Struct) -> str:
+    """A repr that shows audio ``bytes`` by size: a second of audio would fill a screen."""
+    parts: list[str] = []
+    for name in self.__struct_fields__:
+        value = getattr(self, name)
+        if value is msgspec.UNSET:
+            continue
+        text = f"<{len(value)} bytes>" if isinstance(value, bytes) else repr(value)
+        parts.append(f"{name}={text}")
+    return f"{type(self).__name__}({', '.join(parts)})"
 
 
 class Model(msgspec.Struct, frozen=True, gc=False, kw_only=True, repr_omit_defaults=True):

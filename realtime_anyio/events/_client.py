@@ -10,7 +10,7 @@ from typing import ClassVar, Literal, TypeAlias
 
 from msgspec import UNSET, UnsetType
 
-from ._base import BaseClientEvent
+from ._base import BaseClientEvent, repr_with_audio_sizes
 from ._items import ConversationItem
 from ._response import ResponseCreateParams
 from ._session import Session
@@ -50,6 +50,8 @@ class InputAudioBufferAppend(
     type: ClassVar[Literal["input_audio_buffer.append"]] = "input_audio_buffer.append"
     event_id: str | UnsetType = UNSET
     audio: bytes
+
+    __repr__ = repr_with_audio_sizes
 
 
 class InputAudioBufferCommit(

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 
 from msgspec import UNSET, UnsetType
 
-from ._base import Model, Tagged
+from ._base import Model, Tagged, repr_with_audio_sizes
 
 __all__ = [
     "AudioContent",
@@ -80,6 +80,8 @@ class InputAudioContent(Tagged, tag="input_audio", frozen=True, kw_only=True):
     audio: bytes | UnsetType = UNSET
     transcript: str | UnsetType | None = UNSET
 
+    __repr__ = repr_with_audio_sizes
+
 
 class InputImageContent(Tagged, tag="input_image", frozen=True, kw_only=True):
     """An image from the user, as a URL (often a ``data:`` URL) or an uploaded file id."""
@@ -117,6 +119,8 @@ class OutputAudioContent(Tagged, tag="output_audio", frozen=True, kw_only=True):
     audio: bytes | UnsetType = UNSET
     transcript: str | UnsetType | None = UNSET
 
+    __repr__ = repr_with_audio_sizes
+
 
 class TextContent(Tagged, tag="text", frozen=True, kw_only=True):
     """The text part announced by ``response.content_part.added`` / ``.done``."""
@@ -131,6 +135,8 @@ class AudioContent(Tagged, tag="audio", frozen=True, kw_only=True):
     type: ClassVar[Literal["audio"]] = "audio"
     audio: bytes | UnsetType = UNSET
     transcript: str | UnsetType | None = UNSET
+
+    __repr__ = repr_with_audio_sizes
 
 
 ContentPart: TypeAlias = (

@@ -10,7 +10,7 @@ from typing import ClassVar, Literal, TypeAlias
 
 from msgspec import UNSET, UnsetType
 
-from ._base import BaseServerEvent, Model, Tagged
+from ._base import BaseServerEvent, Model, Tagged, repr_with_audio_sizes
 from ._items import ContentPart, ConversationItem
 from ._response import RealtimeResponse
 from ._session import Session
@@ -567,6 +567,8 @@ class ResponseOutputAudioDelta(
     output_index: int
     content_index: int
     delta: bytes
+
+    __repr__ = repr_with_audio_sizes
 
 
 class ResponseOutputAudioDone(
