@@ -200,9 +200,17 @@ class RESTClient:
                 await client.aclose()
 
     async def __aenter__(self) -> RESTClient:
+        """Use the client in ``async with``; it is closed on exit.
+
+        Cancellation: safe; nothing happens on entry.
+        """
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """Close the client (see :meth:`aclose`).
+
+        Cancellation: safe; the close is shielded.
+        """
         await self.aclose()
 
 
