@@ -176,6 +176,8 @@ class _EngineLink:
             except ConnectionClosed:
                 return
             self.sent += 1
+            # "After N events" means as soon as the N-th went out, not when an N+1-th is due.
+            await self._apply_faults()
 
     async def _apply_faults(self) -> None:
         due = [f for f in self.plan.after if _threshold(f) <= self.sent]
@@ -306,6 +308,8 @@ class FakeRealtimeServer:
         self._listener: anyio.abc.Listener[anyio.abc.SocketStream] | None = None
         self._session_added = anyio.Event()
         self._connections = 0
+        #: Pings the server sent that a client answered with a pong.
+        self.pongs_received = 0
 
     def __repr__(self) -> str:
         where = self.url if self._listener is not None else "not listening"
@@ -375,13 +379,16 @@ class FakeRealtimeServer:
         tb: TracebackType | None,
     ) -> bool | None:
         assert self._tg is not None and self._listener is not None
-        self._tg.cancel_scope.cancel()
+        tg, self._tg = self._tg, None
+        tg.cancel_scope.cancel()
         try:
-            return await self._tg.__aexit__(exc_type, exc, tb)
+            # The block's own exception is not the task group's business: it propagates
+            # unwrapped once the server's tasks are gone.
+            await tg.__aexit__(None, None, None)
         finally:
             with anyio.CancelScope(shield=True):
                 await self._listener.aclose()
-            self._tg = None
+        return None
 
     async def serve_forever(self) -> None:
         """Run until cancelled (for ``realtime-anyio serve``); enter the server first.
@@ -540,6 +547,8 @@ class FakeRealtimeServer:
             await engine.aclose(1001, "server shutting down")
 
     async def _ping(self, engine: WebSocketEngine, interval: float) -> None:
+        # The live service pings about every 20 s with a 4-byte payload and does not close
+        # idle clients for missing pongs; neither does this one.
         while True:
             await anyio.sleep(interval)
             with anyio.move_on_after(interval):
@@ -547,6 +556,8 @@ class FakeRealtimeServer:
                     await engine.ping()
                 except ConnectionClosed:
                     return
+                if engine.open:
+                    self.pongs_received += 1
 
     def _refusal(self, request: Request, plan: _Plan) -> Response | None:
         if plan.refuse is not None:
