@@ -1004,50 +1004,85 @@ async def open_realtime(
     )
     factory = transport or connect_websocket
     shown_url = redact(url, secrets)
-    logger.debug("connecting to %s", shown_url)
-    deadline = anyio.current_time() + connect_timeout
+    if wait_for_session is None:
+        wait_for_session = call_id is None
+    error: BaseException | None = None
+    opened: Transport | None = None
     try:
-        with anyio.fail_after(connect_timeout):
+        async with anyio.create_task_group() as tg:
+            try:
+                opened, conn = await _connect(
+                    factory,
+                    replace(request, task_group=tg),
+                    wait_for_session=wait_for_session,
+                    receive_buffer=receive_buffer,
+                    send_buffer=send_buffer,
+                    ping_interval=ping_interval,
+                    ping_timeout=ping_timeout,
+                    shown_url=shown_url,
+                )
+            except anyio.get_cancelled_exc_class():
+                raise
+            except BaseException as exc:
+                # Raised after the task group, so that it is not wrapped in a group.
+                error = exc
+                tg.cancel_scope.cancel()
+            else:
+                await conn._run_background(tg)  # pyright: ignore[reportPrivateUsage]
+                try:
+                    yield conn
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except BaseException as exc:
+                    error = exc
+                finally:
+                    await conn.aclose()
+                    tg.cancel_scope.cancel()
+    except _GROUP_TYPES as group:
+        raise RealtimeInternalError("a background task raised; please report this") from group
+    finally:
+        if opened is not None:
+            with anyio.CancelScope(shield=True):
+                await opened.abort()
+    if error is not None:
+        raise error
+
+
+async def _connect(
+    factory: TransportFactory,
+    request: ConnectRequest,
+    *,
+    wait_for_session: bool,
+    receive_buffer: int,
+    send_buffer: int,
+    ping_interval: float | None,
+    ping_timeout: float | None,
+    shown_url: str,
+) -> tuple[Transport, RealtimeConnection]:
+    logger.debug("connecting to %s", shown_url)
+    deadline = anyio.current_time() + request.connect_timeout
+    try:
+        with anyio.fail_after(request.connect_timeout):
             opened = await factory(request)
     except TimeoutError as exc:
         if isinstance(exc, ConnectTimeout):
             raise
-        raise ConnectTimeout(f"no connection within {connect_timeout} s") from None
-    conn = RealtimeConnection(
-        opened,
-        receive_buffer=receive_buffer,
-        send_buffer=send_buffer,
-        close_timeout=close_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        url=shown_url,
-    )
-    if wait_for_session is None:
-        wait_for_session = call_id is None
+        raise ConnectTimeout(f"no connection within {request.connect_timeout} s") from None
     try:
+        conn = RealtimeConnection(
+            opened,
+            receive_buffer=receive_buffer,
+            send_buffer=send_buffer,
+            close_timeout=request.close_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            url=shown_url,
+        )
         if wait_for_session:
             await conn._await_session(deadline)  # pyright: ignore[reportPrivateUsage]
     except BaseException:
-        await opened.abort()
-        raise
-    logger.debug("connected to %s", shown_url)
-    body_error: BaseException | None = None
-    try:
-        async with anyio.create_task_group() as tg:
-            await conn._run_background(tg)  # pyright: ignore[reportPrivateUsage]
-            try:
-                yield conn
-            except anyio.get_cancelled_exc_class():
-                raise
-            except BaseException as exc:
-                body_error = exc
-            finally:
-                await conn.aclose()
-                tg.cancel_scope.cancel()
-    except _GROUP_TYPES as group:
-        raise RealtimeInternalError("a background task raised; please report this") from group
-    finally:
         with anyio.CancelScope(shield=True):
             await opened.abort()
-    if body_error is not None:
-        raise body_error
+        raise
+    logger.debug("connected to %s", shown_url)
+    return opened, conn

@@ -21,6 +21,8 @@ from ._memory import MemoryPeer as MemoryPeer
 from ._memory import MemoryTransport as MemoryTransport
 from ._memory import memory_byte_stream_pair as memory_byte_stream_pair
 from ._memory import memory_transport_pair as memory_transport_pair
+from ._trio_websocket import TrioWebSocketTransport as TrioWebSocketTransport
+from ._trio_websocket import connect_trio_websocket as connect_trio_websocket
 from ._websocket import WebSocketTransport as WebSocketTransport
 from ._websocket import connect_websocket as connect_websocket
 from ._websocket import handshake_error as handshake_error
@@ -35,7 +37,9 @@ __all__ = [
     "Transport",
     "TransportFactory",
     "WebSocketEngine",
+    "TrioWebSocketTransport",
     "WebSocketTransport",
+    "connect_trio_websocket",
     "connect_websocket",
     "handshake_error",
     "memory_byte_stream_pair",

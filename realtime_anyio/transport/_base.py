@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import anyio.abc
+
 from ._engine import Message
 
 __all__ = ["ConnectRequest", "Transport", "TransportFactory"]
@@ -108,6 +110,9 @@ class ConnectRequest:
     max_message_size: int | None = 32 * 1024 * 1024
     ssl_context: ssl.SSLContext | None = None
     compression: bool = False
+    #: The connection's task group, for transports that run background tasks (they must
+    #: end them when closed). ``None`` when the caller has none.
+    task_group: anyio.abc.TaskGroup | None = field(default=None, repr=False, compare=False)
 
 
 #: Opens a transport for a request: ``await factory(request)``. Raises the library's

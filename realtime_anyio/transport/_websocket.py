@@ -25,7 +25,7 @@ from .._errors import (
 from ._base import ConnectRequest
 from ._engine import DEFAULT_READ_SIZE, Message, WebSocketEngine
 
-__all__ = ["WebSocketTransport", "connect_websocket", "handshake_error"]
+__all__ = ["WebSocketTransport", "connect_websocket", "handshake_error", "header_secrets"]
 
 _SECRET_HEADERS = ("authorization", "api-key")
 
@@ -68,7 +68,8 @@ class WebSocketTransport(WebSocketEngine):
         return await self.receive_message()
 
 
-def _secrets(headers: Mapping[str, str]) -> list[str]:
+def header_secrets(headers: Mapping[str, str]) -> list[str]:
+    """The credential values in ``headers`` (to scrub from messages)."""
     found: list[str] = []
     for name, value in headers.items():
         if name.lower() in _SECRET_HEADERS and value:
@@ -155,7 +156,7 @@ async def connect_websocket(request: ConnectRequest) -> WebSocketTransport:
 
     Cancellation: safe; a cancelled connect leaves no socket open.
     """
-    secrets = _secrets(request.headers)
+    secrets = header_secrets(request.headers)
     transport: WebSocketTransport | None = None
     try:
         with anyio.fail_after(request.connect_timeout):
