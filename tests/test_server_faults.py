@@ -143,10 +143,12 @@ async def test_server_pings_and_client_pongs() -> None:
 
 async def test_close_after_events() -> None:
     with anyio.fail_after(5):
-        async with FakeRealtimeServer(faults=[CloseAfter(1, 1011, "boom")]) as server:
-            async with connect(server) as wire:
-                closed = await expect_close(wire.recv)
-                assert (closed.code, closed.reason) == (1011, "boom")
+        async with (
+            FakeRealtimeServer(faults=[CloseAfter(1, 1011, "boom")]) as server,
+            connect(server) as wire,
+        ):
+            closed = await expect_close(wire.recv)
+            assert (closed.code, closed.reason) == (1011, "boom")
 
 
 async def test_drop_without_close_frame() -> None:
@@ -167,35 +169,43 @@ async def test_drop_without_close_frame() -> None:
 
 async def test_stall_stops_reading_and_writing() -> None:
     with anyio.fail_after(5):
-        async with FakeRealtimeServer(faults=[StallAfter(1)]) as server:
-            async with connect(server) as wire:
-                await wire.send({"type": "conversation.item.create", "item": user_text("hi")})
-                assert await wire.quiet(0.2) == []
-                with anyio.move_on_after(0.2) as scope:
-                    await wire.transport.ping()
-                assert scope.cancelled_caught, "a stalled server answered a ping"
-        async with FakeRealtimeServer(faults=[StallAfter(1, seconds=0.2)]) as server:
-            async with connect(server) as wire:
-                await wire.send({"type": "conversation.item.create", "item": user_text("hi")})
-                await wire.until("conversation.item.done")
+        async with (
+            FakeRealtimeServer(faults=[StallAfter(1)], close_timeout=0.3) as server,
+            connect(server) as wire,
+        ):
+            await wire.send({"type": "conversation.item.create", "item": user_text("hi")})
+            assert await wire.quiet(0.2) == []
+            with anyio.move_on_after(0.2) as scope:
+                await wire.transport.ping()
+            assert scope.cancelled_caught, "a stalled server answered a ping"
+        async with (
+            FakeRealtimeServer(faults=[StallAfter(1, seconds=0.2)]) as server,
+            connect(server) as wire,
+        ):
+            await wire.send({"type": "conversation.item.create", "item": user_text("hi")})
+            await wire.until("conversation.item.done")
 
 
 async def test_delay_events() -> None:
     with anyio.fail_after(5):
-        async with FakeRealtimeServer(faults=[DelayEvents(0.2, after=1)]) as server:
-            async with connect(server) as wire:
-                start = anyio.current_time()
-                await wire.send({"type": "conversation.item.create", "item": user_text("hi")})
-                await wire.until("conversation.item.done")
-                assert anyio.current_time() - start >= 0.4
+        async with (
+            FakeRealtimeServer(faults=[DelayEvents(0.2, after=1)]) as server,
+            connect(server) as wire,
+        ):
+            start = anyio.current_time()
+            await wire.send({"type": "conversation.item.create", "item": user_text("hi")})
+            await wire.until("conversation.item.done")
+            assert anyio.current_time() - start >= 0.4
 
 
 async def test_malformed_and_oversized_frames() -> None:
     with anyio.fail_after(5):
-        async with FakeRealtimeServer(faults=[SendMalformed(after=1, data="{broken")]) as server:
-            async with connect(server) as wire:
-                message = await wire.transport.receive()
-                assert bytes(message.data) == b"{broken"
+        async with (
+            FakeRealtimeServer(faults=[SendMalformed(after=1, data="{broken")]) as server,
+            connect(server) as wire,
+        ):
+            message = await wire.transport.receive()
+            assert bytes(message.data) == b"{broken"
         async with FakeRealtimeServer(faults=[SendOversized(after=1)]) as server:
             async with connect(server, max_message_size=1024 * 1024) as wire:
                 closed = await expect_close(wire.recv)
@@ -252,7 +262,7 @@ async def test_concurrent_connections() -> None:
 async def test_shutdown_closes_connected_clients() -> None:
     with anyio.fail_after(5):
         request_holder: list[object] = []
-        async with FakeRealtimeServer() as server:
+        async with FakeRealtimeServer(close_timeout=0.3) as server:
             transport = await connect_websocket(
                 ConnectRequest(url=ws_url(server), headers={"Authorization": "Bearer k"})
             )
