@@ -141,8 +141,7 @@ class RESTClient:
                 request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
             try:
                 response = await client.send(request)
-            except httpx.TransportError as exc:
-                _scrub(request)
+            except httpx.RequestError as exc:
                 error = _transport_error(exc, secrets)
                 may_retry = safe_to_retry or isinstance(exc, _NOT_SENT)
                 if attempt < retries and may_retry:
@@ -160,7 +159,8 @@ class RESTClient:
                     attempt += 1
                     continue
                 raise error from exc
-            _scrub(request)
+            finally:
+                _scrub(request)
             if response.is_success:
                 return response
             status = response.status_code
@@ -234,7 +234,7 @@ def _scrub(request: httpx.Request) -> None:
 
 
 def _transport_error(
-    exc: httpx.TransportError, secrets: tuple[str, ...]
+    exc: httpx.RequestError, secrets: tuple[str, ...]
 ) -> APIConnectionError | APITimeoutError:
     detail = redact(str(exc), secrets) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
