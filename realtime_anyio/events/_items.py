@@ -44,6 +44,7 @@ __all__ = [
     "TextContent",
     "assistant_text",
     "function_call_output",
+    "mcp_approval_response",
     "system_text",
     "user_audio",
     "user_image",
@@ -333,3 +334,16 @@ def function_call_output(
 ) -> FunctionCallOutputItem:
     """The result of the function call ``call_id``; ``output`` is usually a JSON string."""
     return FunctionCallOutputItem(call_id=call_id, output=output, id=id)
+
+
+def mcp_approval_response(
+    approval_request_id: str,
+    approve: bool,
+    *,
+    reason: str | UnsetType = UNSET,
+    id: str | UnsetType = UNSET,
+) -> McpApprovalResponseItem:
+    """The client's yes or no to the MCP approval request ``approval_request_id``."""
+    return McpApprovalResponseItem(
+        approval_request_id=approval_request_id, approve=approve, reason=reason, id=id
+    )
