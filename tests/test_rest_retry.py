@@ -85,3 +85,14 @@ def test_backoff_is_jittered() -> None:
     delays = {backoff_delay(2) for _ in range(50)}
     assert len(delays) > 1
     assert all(0.5 <= d <= 2.0 for d in delays)
+
+
+def test_public_exports() -> None:
+    import realtime_anyio.rest as rest
+    import realtime_anyio.webhooks as webhooks
+
+    for module in (rest, webhooks):
+        for name in module.__all__:
+            assert getattr(module, name) is not None, name
+    public = {n for n in vars(rest) if n.isidentifier() and not n.startswith("_")}
+    assert set(rest.__all__) == public - {"annotations"}
