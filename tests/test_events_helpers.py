@@ -7,6 +7,7 @@ import msgspec
 from realtime_anyio.events import (
     UNSET,
     AudioFormat,
+    ConversationItem,
     ConversationItemCreate,
     InputAudioContent,
     InputImageContent,
@@ -29,8 +30,8 @@ from realtime_anyio.events import (
 )
 
 
-def _wire(item: msgspec.Struct) -> object:
-    return msgspec.json.decode(encode_event(ConversationItemCreate(item=item)))["item"]  # type: ignore[arg-type]
+def _wire(item: ConversationItem) -> object:
+    return msgspec.json.decode(encode_event(ConversationItemCreate(item=item)))["item"]
 
 
 def test_user_text() -> None:
