@@ -1,9 +1,9 @@
 """A phone agent for SIP calls.
 
 A webhook receiver (Starlette, served by Hypercorn under the same backend as the rest: trio or
-asyncio) verifies each ``realtime.call.incoming`` webhook, accepts the call with a session
-configuration, attaches a WebSocket to the call with ``call_id``, answers the model's tool calls,
-and hangs up when the model calls ``end_call``.
+asyncio) verifies each ``realtime.call.incoming`` webhook, rejects blocked numbers, accepts the
+other calls with a session configuration, attaches a WebSocket to each call with ``call_id``,
+answers the model's tool calls, and hangs up when the model calls ``end_call``.
 
 Self-contained demo (no network, no key): the bundled fake server plays the OpenAI side, sends
 the webhook of a simulated incoming call, and scripts what the model says::
@@ -100,9 +100,17 @@ def session_for(caller: str | None) -> dict[str, Any]:
 # -- one call ------------------------------------------------------------------------------------
 
 
+#: Callers turned away with SIP 486 Busy Here (matched against the From header).
+BLOCKED_NUMBERS = ("+19005550123",)
+
+
 async def handle_call(rt: Realtime, call_id: str, caller: str | None) -> None:
     """Run one call; a failure ends this call only, never the receiver."""
     try:
+        if caller is not None and any(number in caller for number in BLOCKED_NUMBERS):
+            await rt.calls.reject(call_id, status_code=486)
+            print(f"[{call_id}] rejected blocked caller {caller}")
+            return
         await converse(rt, call_id, caller)
     except RealtimeError as exc:
         print(f"[{call_id}] call failed: {type(exc).__name__}: {exc}")
@@ -261,10 +269,22 @@ async def demo() -> None:
             )
             call = server.rest.calls[call_id]
             await call.ended.wait()  # the agent hangs up when the model calls end_call
+            spam_id = await server.rest.simulate_incoming_call(
+                webhook_url=f"http://127.0.0.1:{port}/webhooks/openai",
+                webhook_secret=webhook_secret,
+                sip_headers=[("From", "<sip:+19005550123@example.test>")],
+            )
+            spam = server.rest.calls[spam_id]
+            await spam.ended.wait()  # rejected
             shutdown.set()
             if call.webhook_status != 200 or call.state != "ended" or call.session is None:
                 raise SystemExit(f"demo failed: {call}")
-            done = f"demo done: call {call_id} was accepted, answered with tools, and hung up"
+            if spam.state != "rejected" or spam.reject_status_code != 486:
+                raise SystemExit(f"demo failed: {spam}")
+            done = (
+                f"demo done: call {call_id} was accepted, answered with tools and hung up; "
+                f"call {spam_id} from a blocked number was rejected"
+            )
     print(done)
 
 

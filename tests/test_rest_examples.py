@@ -27,6 +27,7 @@ async def test_sip_agent_demo(capsys: pytest.CaptureFixture[str]) -> None:
     assert "tool get_opening_hours" in out
     assert "tool end_call" in out
     assert "demo done" in out
+    assert "rejected blocked caller" in out
 
 
 async def test_client_secret_example(capsys: pytest.CaptureFixture[str]) -> None:
