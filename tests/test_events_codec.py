@@ -318,3 +318,16 @@ def test_repr_shows_audio_by_size() -> None:
         "MessageItem(role='user', content=[InputAudioContent(audio=<2 bytes>)])"
     )
     assert "event_id='e'" in repr(InputAudioBufferAppend(audio=b"", event_id="e"))
+
+
+def test_server_event_id_may_be_null_or_absent() -> None:
+    from realtime_anyio.events import Error
+
+    frame = b'{"type":"error","event_id":null,"error":{"type":"invalid_request_error",'
+    frame += b'"code":"session_expired","message":"Your session hit the maximum duration.",'
+    frame += b'"param":null,"event_id":null}}'
+    ev = decode_server_event(frame)
+    assert isinstance(ev, Error)
+    assert ev.event_id is None
+    assert ev.error.code == "session_expired"
+    assert msgspec.json.decode(encode_event(ev)) == msgspec.json.decode(frame)
