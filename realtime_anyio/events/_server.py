@@ -171,7 +171,7 @@ class Error(BaseServerEvent, tag="error", frozen=True, kw_only=True):
     """
 
     type: ClassVar[Literal["error"]] = "error"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     error: ErrorDetails
 
 
@@ -182,7 +182,7 @@ class SessionCreated(BaseServerEvent, tag="session.created", frozen=True, kw_onl
     """The first event of a connection, with the session's initial configuration."""
 
     type: ClassVar[Literal["session.created"]] = "session.created"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     session: Session
 
 
@@ -190,7 +190,7 @@ class SessionUpdated(BaseServerEvent, tag="session.updated", frozen=True, kw_onl
     """A ``session.update`` was applied; ``session`` is the whole new configuration."""
 
     type: ClassVar[Literal["session.updated"]] = "session.updated"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     session: Session
 
 
@@ -198,7 +198,7 @@ class ConversationCreated(BaseServerEvent, tag="conversation.created", frozen=Tr
     """A conversation was created (the GA service no longer sends this)."""
 
     type: ClassVar[Literal["conversation.created"]] = "conversation.created"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     conversation: Conversation
 
 
@@ -208,7 +208,7 @@ class ConversationItemCreated(
     """An item was added (older form of ``conversation.item.added``; GA does not send it)."""
 
     type: ClassVar[Literal["conversation.item.created"]] = "conversation.item.created"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     previous_item_id: str | UnsetType | None = UNSET
     item: ConversationItem
 
@@ -222,7 +222,7 @@ class ConversationItemAdded(
     """
 
     type: ClassVar[Literal["conversation.item.added"]] = "conversation.item.added"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     previous_item_id: str | UnsetType | None = UNSET
     item: ConversationItem
 
@@ -233,7 +233,7 @@ class ConversationItemDone(
     """An item is complete (its audio bytes are not included)."""
 
     type: ClassVar[Literal["conversation.item.done"]] = "conversation.item.done"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     previous_item_id: str | UnsetType | None = UNSET
     item: ConversationItem
 
@@ -244,7 +244,7 @@ class ConversationItemRetrieved(
     """The answer to ``conversation.item.retrieve``: the full item, audio included."""
 
     type: ClassVar[Literal["conversation.item.retrieved"]] = "conversation.item.retrieved"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     item: ConversationItem
 
 
@@ -254,7 +254,7 @@ class ConversationItemTruncated(
     """An assistant audio item was cut at ``audio_end_ms``; its transcript was dropped."""
 
     type: ClassVar[Literal["conversation.item.truncated"]] = "conversation.item.truncated"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     item_id: str
     content_index: int
     audio_end_ms: int
@@ -266,7 +266,7 @@ class ConversationItemDeleted(
     """An item was removed from the conversation."""
 
     type: ClassVar[Literal["conversation.item.deleted"]] = "conversation.item.deleted"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     item_id: str
 
 
@@ -281,7 +281,7 @@ class ConversationItemInputAudioTranscriptionDelta(
     type: ClassVar[Literal["conversation.item.input_audio_transcription.delta"]] = (
         "conversation.item.input_audio_transcription.delta"
     )
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     item_id: str
     content_index: int | UnsetType = UNSET
     delta: str | UnsetType = UNSET
@@ -300,7 +300,7 @@ class ConversationItemInputAudioTranscriptionCompleted(
     type: ClassVar[Literal["conversation.item.input_audio_transcription.completed"]] = (
         "conversation.item.input_audio_transcription.completed"
     )
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     item_id: str
     content_index: int
     transcript: str
@@ -320,7 +320,7 @@ class ConversationItemInputAudioTranscriptionSegment(
     type: ClassVar[Literal["conversation.item.input_audio_transcription.segment"]] = (
         "conversation.item.input_audio_transcription.segment"
     )
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     item_id: str
     content_index: int
     id: str
@@ -341,7 +341,7 @@ class ConversationItemInputAudioTranscriptionFailed(
     type: ClassVar[Literal["conversation.item.input_audio_transcription.failed"]] = (
         "conversation.item.input_audio_transcription.failed"
     )
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     item_id: str
     content_index: int
     error: TranscriptionError
@@ -356,7 +356,7 @@ class InputAudioBufferCommitted(
     """The input buffer became the user item ``item_id``."""
 
     type: ClassVar[Literal["input_audio_buffer.committed"]] = "input_audio_buffer.committed"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     previous_item_id: str | UnsetType | None = UNSET
     item_id: str
 
@@ -367,7 +367,7 @@ class InputAudioBufferCleared(
     """The input buffer was emptied at the client's request."""
 
     type: ClassVar[Literal["input_audio_buffer.cleared"]] = "input_audio_buffer.cleared"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
 
 
 class InputAudioBufferSpeechStarted(
@@ -378,7 +378,7 @@ class InputAudioBufferSpeechStarted(
     type: ClassVar[Literal["input_audio_buffer.speech_started"]] = (
         "input_audio_buffer.speech_started"
     )
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     audio_start_ms: int
     item_id: str
 
@@ -391,7 +391,7 @@ class InputAudioBufferSpeechStopped(
     type: ClassVar[Literal["input_audio_buffer.speech_stopped"]] = (
         "input_audio_buffer.speech_stopped"
     )
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     audio_end_ms: int
     item_id: str
 
@@ -404,7 +404,7 @@ class InputAudioBufferTimeoutTriggered(
     type: ClassVar[Literal["input_audio_buffer.timeout_triggered"]] = (
         "input_audio_buffer.timeout_triggered"
     )
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     audio_start_ms: int
     audio_end_ms: int
     item_id: str
@@ -418,7 +418,7 @@ class InputAudioBufferDtmfEventReceived(
     type: ClassVar[Literal["input_audio_buffer.dtmf_event_received"]] = (
         "input_audio_buffer.dtmf_event_received"
     )
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     event: str
     received_at: int
 
@@ -432,7 +432,7 @@ class OutputAudioBufferStarted(
     """The service started playing a response's audio (WebRTC and SIP only)."""
 
     type: ClassVar[Literal["output_audio_buffer.started"]] = "output_audio_buffer.started"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
 
 
@@ -442,7 +442,7 @@ class OutputAudioBufferStopped(
     """All of a response's audio has been played (WebRTC and SIP only)."""
 
     type: ClassVar[Literal["output_audio_buffer.stopped"]] = "output_audio_buffer.stopped"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
 
 
@@ -452,7 +452,7 @@ class OutputAudioBufferCleared(
     """Playback was cut off by barge-in or by ``output_audio_buffer.clear``."""
 
     type: ClassVar[Literal["output_audio_buffer.cleared"]] = "output_audio_buffer.cleared"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
 
 
@@ -463,7 +463,7 @@ class ResponseCreated(BaseServerEvent, tag="response.created", frozen=True, kw_o
     """A response started (``status`` ``"in_progress"``, no output yet)."""
 
     type: ClassVar[Literal["response.created"]] = "response.created"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response: RealtimeResponse
 
 
@@ -471,7 +471,7 @@ class ResponseDone(BaseServerEvent, tag="response.done", frozen=True, kw_only=Tr
     """A response finished, was cancelled or failed; ``response.usage`` holds its cost."""
 
     type: ClassVar[Literal["response.done"]] = "response.done"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response: RealtimeResponse
 
 
@@ -481,7 +481,7 @@ class ResponseOutputItemAdded(
     """A response began a new output item."""
 
     type: ClassVar[Literal["response.output_item.added"]] = "response.output_item.added"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
     output_index: int
     item: ConversationItem
@@ -493,7 +493,7 @@ class ResponseOutputItemDone(
     """An output item of a response is complete."""
 
     type: ClassVar[Literal["response.output_item.done"]] = "response.output_item.done"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
     output_index: int
     item: ConversationItem
@@ -505,7 +505,7 @@ class ResponseContentPartAdded(
     """An output item began a new content part."""
 
     type: ClassVar[Literal["response.content_part.added"]] = "response.content_part.added"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
     item_id: str
     output_index: int
@@ -519,7 +519,7 @@ class ResponseContentPartDone(
     """A content part of an output item is complete."""
 
     type: ClassVar[Literal["response.content_part.done"]] = "response.content_part.done"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
     item_id: str
     output_index: int
@@ -533,7 +533,7 @@ class ResponseOutputTextDelta(
     """More text of a text content part."""
 
     type: ClassVar[Literal["response.output_text.delta"]] = "response.output_text.delta"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
     item_id: str
     output_index: int
@@ -548,7 +548,7 @@ class ResponseOutputTextDone(
     """The whole text of a text content part."""
 
     type: ClassVar[Literal["response.output_text.done"]] = "response.output_text.done"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
     item_id: str
     output_index: int
@@ -562,7 +562,7 @@ class ResponseOutputAudioDelta(
     """More audio of an audio content part, as raw bytes in the session's output format."""
 
     type: ClassVar[Literal["response.output_audio.delta"]] = "response.output_audio.delta"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
     item_id: str
     output_index: int
@@ -578,7 +578,7 @@ class ResponseOutputAudioDone(
     """The audio of an audio content part is complete."""
 
     type: ClassVar[Literal["response.output_audio.done"]] = "response.output_audio.done"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
     item_id: str
     output_index: int
@@ -593,7 +593,7 @@ class ResponseOutputAudioTranscriptDelta(
     type: ClassVar[Literal["response.output_audio_transcript.delta"]] = (
         "response.output_audio_transcript.delta"
     )
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
     item_id: str
     output_index: int
@@ -610,7 +610,7 @@ class ResponseOutputAudioTranscriptDone(
     type: ClassVar[Literal["response.output_audio_transcript.done"]] = (
         "response.output_audio_transcript.done"
     )
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
     item_id: str
     output_index: int
@@ -626,7 +626,7 @@ class ResponseFunctionCallArgumentsDelta(
     type: ClassVar[Literal["response.function_call_arguments.delta"]] = (
         "response.function_call_arguments.delta"
     )
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
     item_id: str
     output_index: int
@@ -643,7 +643,7 @@ class ResponseFunctionCallArgumentsDone(
     type: ClassVar[Literal["response.function_call_arguments.done"]] = (
         "response.function_call_arguments.done"
     )
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
     item_id: str
     output_index: int
@@ -660,7 +660,7 @@ class ResponseMcpCallArgumentsDelta(
     type: ClassVar[Literal["response.mcp_call_arguments.delta"]] = (
         "response.mcp_call_arguments.delta"
     )
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
     item_id: str
     output_index: int
@@ -674,7 +674,7 @@ class ResponseMcpCallArgumentsDone(
     """An MCP call's arguments are complete."""
 
     type: ClassVar[Literal["response.mcp_call_arguments.done"]] = "response.mcp_call_arguments.done"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     response_id: str
     item_id: str
     output_index: int
@@ -687,7 +687,7 @@ class ResponseMcpCallInProgress(
     """The service started an MCP tool call."""
 
     type: ClassVar[Literal["response.mcp_call.in_progress"]] = "response.mcp_call.in_progress"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     output_index: int
     item_id: str
 
@@ -698,7 +698,7 @@ class ResponseMcpCallCompleted(
     """An MCP tool call succeeded."""
 
     type: ClassVar[Literal["response.mcp_call.completed"]] = "response.mcp_call.completed"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     output_index: int
     item_id: str
 
@@ -709,7 +709,7 @@ class ResponseMcpCallFailed(
     """An MCP tool call failed; the item's ``error`` says why."""
 
     type: ClassVar[Literal["response.mcp_call.failed"]] = "response.mcp_call.failed"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     output_index: int
     item_id: str
 
@@ -720,7 +720,7 @@ class McpListToolsInProgress(
     """The service is fetching an MCP server's tool list."""
 
     type: ClassVar[Literal["mcp_list_tools.in_progress"]] = "mcp_list_tools.in_progress"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     item_id: str
 
 
@@ -730,7 +730,7 @@ class McpListToolsCompleted(
     """An MCP server's tool list arrived (see the ``mcp_list_tools`` item)."""
 
     type: ClassVar[Literal["mcp_list_tools.completed"]] = "mcp_list_tools.completed"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     item_id: str
 
 
@@ -738,7 +738,7 @@ class McpListToolsFailed(BaseServerEvent, tag="mcp_list_tools.failed", frozen=Tr
     """Fetching an MCP server's tool list failed."""
 
     type: ClassVar[Literal["mcp_list_tools.failed"]] = "mcp_list_tools.failed"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     item_id: str
 
 
@@ -746,7 +746,7 @@ class RateLimitsUpdated(BaseServerEvent, tag="rate_limits.updated", frozen=True,
     """The current rate limits, sent after every ``response.done``."""
 
     type: ClassVar[Literal["rate_limits.updated"]] = "rate_limits.updated"
-    event_id: str | None | UnsetType = UNSET
+    event_id: str | UnsetType | None = UNSET
     rate_limits: list[RateLimit]
 
 
