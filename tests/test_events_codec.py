@@ -331,3 +331,13 @@ def test_server_event_id_may_be_null_or_absent() -> None:
     assert ev.event_id is None
     assert ev.error.code == "session_expired"
     assert msgspec.json.decode(encode_event(ev)) == msgspec.json.decode(frame)
+
+
+def test_to_client_event_accepts_structs_inside_dicts() -> None:
+    session = RealtimeSession(instructions="hi")
+    ev = to_client_event({"type": "session.update", "session": session, "event_id": "e1"})
+    assert ev == SessionUpdate(session=session, event_id="e1")
+    ev = to_client_event({"type": "conversation.item.create", "item": user_text("x")})
+    assert ev == ConversationItemCreate(item=user_text("x"))
+    ev = to_client_event({"type": "input_audio_buffer.append", "audio": b"\x00\x01"})
+    assert ev == InputAudioBufferAppend(audio=b"\x00\x01")
