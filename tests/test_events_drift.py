@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 import msgspec.inspect as mi
+import msgspec.structs
 import pytest
 
 from realtime_anyio.events import CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES
@@ -33,6 +34,7 @@ class _Checker:
         self.schemas = schemas
         self.errors: list[str] = []
         self.checked_properties = 0
+        self.spec_fields: dict[type, set[str]] = {}
         self._seen: set[tuple[int, str]] = set()
 
     def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +91,8 @@ class _Checker:
             if not structs:
                 self.errors.append(f"{path}: no Struct tagged {sorted(tags)}")
                 return
+        for s in structs:
+            self.spec_fields.setdefault(s.cls, set()).update(props)
         for name, sub in props.items():
             self.checked_properties += 1
             if name == "type" and all(s.tag_field == "type" for s in structs):
@@ -133,3 +137,36 @@ def test_every_property_exists(
         checker.check(schemas[name], [mi.type_info(ours[wire])], wire)
     assert checker.errors == []
     assert checker.checked_properties > (300 if union == "RealtimeServerEvent" else 150)
+
+
+# Fields we have that the spec does not list, each for a reason:
+# - ``obfuscation``: the live service adds it to text, transcript and argument deltas;
+# - ``event_id`` on the DTMF event: every other server event has one;
+# - ``strength`` (noise reduction) and ``ttl`` (cache breakpoint): in the official SDK;
+# - ``message`` in a response's status error: the live service sends it.
+EXPECTED_EXTRAS = {
+    "InputAudioBufferDtmfEventReceived": {"event_id"},
+    "NoiseReduction": {"strength"},
+    "PromptCacheBreakpoint": {"ttl"},
+    "ResponseError": {"message"},
+    "ResponseFunctionCallArgumentsDelta": {"obfuscation"},
+    "ResponseOutputAudioTranscriptDelta": {"obfuscation"},
+    "ResponseOutputTextDelta": {"obfuscation"},
+    "ConversationItemInputAudioTranscriptionDelta": {"obfuscation"},
+}
+
+
+def test_our_extra_fields_are_deliberate(schemas: dict[str, Any]) -> None:
+    checker = _Checker(schemas)
+    for union, ours in (
+        ("RealtimeServerEvent", SERVER_EVENT_TYPES),
+        ("RealtimeClientEvent", CLIENT_EVENT_TYPES),
+    ):
+        for wire, name in _event_schemas(schemas, union).items():
+            checker.check(schemas[name], [mi.type_info(ours[wire])], wire)
+    extras: dict[str, set[str]] = {}
+    for cls, seen in checker.spec_fields.items():
+        fields = {f.encode_name for f in msgspec.structs.fields(cls)}
+        if fields - seen:
+            extras[cls.__name__] = fields - seen
+    assert extras == EXPECTED_EXTRAS
