@@ -111,6 +111,11 @@ def test_error_alias() -> None:
 
 
 def test_public_names_are_exported() -> None:
+    import importlib
+
     assert sorted(events.__all__) == sorted(set(events.__all__))
     for name in events.__all__:
         assert hasattr(events, name), name
+    for module in ("_items", "_session", "_response", "_client", "_server", "_codec"):
+        private = importlib.import_module(f"realtime_anyio.events.{module}")
+        assert set(private.__all__) <= set(events.__all__), module
