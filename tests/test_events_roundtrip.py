@@ -119,3 +119,11 @@ def test_public_names_are_exported() -> None:
     for module in ("_items", "_session", "_response", "_client", "_server", "_codec"):
         private = importlib.import_module(f"realtime_anyio.events.{module}")
         assert set(private.__all__) <= set(events.__all__), module
+
+
+def test_docs_list_every_event() -> None:
+    page = Path(__file__).resolve().parents[1] / "docs" / "events.md"
+    text = page.read_text(encoding="utf-8")
+    for mapping in (SERVER_EVENT_TYPES, CLIENT_EVENT_TYPES):
+        for wire, cls in mapping.items():
+            assert f"| `{wire}` | `{cls.__name__}` |" in text, wire
