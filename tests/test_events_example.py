@@ -1,0 +1,21 @@
+"""The offline decoding example runs and prints the recorded turn."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "decode_events.py"
+
+
+def test_decode_events_example(capsys: pytest.CaptureFixture[str]) -> None:
+    runpy.run_path(str(EXAMPLE), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "session created, model gpt-realtime" in out
+    assert "response completed, 42 tokens" in out
+    assert "(an event this version does not know: some.future_event)" in out
+    assert "bad frame (malformed 'response.output_audio.delta' event" in out
+    assert "received 1920 bytes of audio (40 ms)" in out
+    assert '{"type":"input_audio_buffer.append","audio":"AAAAAA=="}' in out
