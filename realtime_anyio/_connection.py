@@ -313,9 +313,9 @@ class RealtimeConnection:
             try:
                 return await self._events_out.receive()
             except (anyio.EndOfStream, anyio.ClosedResourceError):
-                raise self._closed_error() from None
+                raise self._closed_error()  # noqa: B904 - the cause is chained explicitly
         except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise self._closed_error() from None
+            raise self._closed_error()  # noqa: B904 - the cause is chained explicitly
 
     recv = receive
 
@@ -1068,6 +1068,7 @@ async def _connect(
         if isinstance(exc, ConnectTimeout):
             raise
         raise ConnectTimeout(f"no connection within {request.connect_timeout} s") from None
+    conn: RealtimeConnection | None = None
     try:
         conn = RealtimeConnection(
             opened,
@@ -1081,6 +1082,9 @@ async def _connect(
         if wait_for_session:
             await conn._await_session(deadline)  # pyright: ignore[reportPrivateUsage]
     except BaseException:
+        if conn is not None:
+            conn._events_in.close()  # pyright: ignore[reportPrivateUsage]
+            conn._events_out.close()  # pyright: ignore[reportPrivateUsage]
         with anyio.CancelScope(shield=True):
             await opened.abort()
         raise

@@ -412,7 +412,9 @@ class ConversationItemResource(_Resource):
         waiting leaves the event sent and the reply unread (it still arrives in the stream).
         """
         event = _build(
-            ConversationItemCreate, {"item": item, "previous_item_id": previous_item_id}, event_id
+            ConversationItemCreate,
+            {"item": item, "previous_item_id": previous_item_id},
+            self._id(event_id),
         )
         if not wait:
             await self._conn.send(event)
@@ -500,7 +502,7 @@ class ConversationItemResource(_Resource):
         event = _build(
             ConversationItemTruncate,
             {"item_id": item_id, "content_index": content_index, "audio_end_ms": audio_end_ms},
-            event_id,
+            self._id(event_id),
         )
         if not wait:
             await self._conn.send(event)

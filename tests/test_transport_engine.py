@@ -202,14 +202,16 @@ async def test_concurrent_senders_never_interleave() -> None:
     with anyio.fail_after(10):
         a, b = memory_byte_stream_pair(max_buffer=2)
         client = WebSocketEngine(ClientProtocol(parse_uri("ws://t/")), a)
-        server = WebSocketEngine(ServerProtocol(), b)
+        server_protocol = ServerProtocol()
+        server = WebSocketEngine(server_protocol, b)
         assert isinstance(client.protocol, ClientProtocol)
         client.protocol.send_request(client.protocol.connect())
+        request: object = None
         async with anyio.create_task_group() as tg:
             tg.start_soon(client.flush)
             request = await server.receive_handshake()
         assert isinstance(request, Request)
-        server.protocol.send_response(server.protocol.accept(request))
+        server_protocol.send_response(server_protocol.accept(request))
         await server.flush()
         await client.receive_handshake()
         received: list[bytes] = []

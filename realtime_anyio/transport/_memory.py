@@ -231,14 +231,20 @@ class MemoryPeer:
         Cancellation: safe.
         """
         payload = data.encode() if isinstance(data, str) else data
-        await self._send.send(Message(payload, True))
+        try:
+            await self._send.send(Message(payload, True))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            raise ConnectionLost(1006, "client went away") from None
 
     async def send_binary(self, data: bytes) -> None:
         """Send one binary message to the client.
 
         Cancellation: safe.
         """
-        await self._send.send(Message(data, False))
+        try:
+            await self._send.send(Message(data, False))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            raise ConnectionLost(1006, "client went away") from None
 
     async def receive(self) -> bytes:
         """The next message from the client; ``ConnectionClosed`` once it closed.
