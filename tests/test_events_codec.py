@@ -201,13 +201,31 @@ def test_nested_path() -> None:
             "event_id": "e",
             "response": {
                 "output": [
-                    {"type": "message", "role": "assistant", "content": [{"type": "x"}]},
+                    {"type": "message", "role": "assistant", "content": [{"type": 7}]},
                 ]
             },
         }
     )
     err = _remote_error(frame)
     assert err.path == "response.output[0].content[0].type"
+
+
+def test_unknown_nested_tag_is_forward_compatible() -> None:
+    payload = {
+        "type": "response.done",
+        "event_id": "e",
+        "response": {
+            "output": [
+                {"type": "message", "role": "assistant", "content": [{"type": "hologram"}]},
+            ]
+        },
+    }
+    frame = msgspec.json.encode(payload)
+    event = decode_server_event(frame)
+    assert isinstance(event, UnknownServerEvent)
+    assert event.type == "response.done"
+    assert event.payload == payload
+    assert msgspec.json.decode(encode_event(event)) == payload
 
 
 def test_invalid_utf8_inside_a_string() -> None:

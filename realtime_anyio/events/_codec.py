@@ -242,12 +242,28 @@ def _event_type(obj: dict[str, Any], raw: bytes | str) -> str:
     return kind
 
 
+_UNKNOWN_TAG = re.compile(r"^Invalid value '[^']*'$")
+
+
+def _is_unknown_nested_tag(exc: msgspec.ValidationError) -> bool:
+    """Whether decoding failed only because a nested object has a tag we do not know yet.
+
+    The service adds item kinds, content parts and tools over time; such an event is passed
+    on untyped rather than rejected, so a newer server never breaks an older client.
+    """
+    reason, path = _split(str(exc))
+    return path is not None and path.endswith(".type") and _UNKNOWN_TAG.match(reason) is not None
+
+
 def decode_server_event(data: Frame) -> ServerEvent | UnknownServerEvent:
     """Decode one frame from the server.
 
     Returns the typed event, or :class:`UnknownServerEvent` for a ``type`` this version does
-    not know. Raises :class:`~realtime_anyio.RemoteProtocolError` (with the frame as ``raw``
-    and the bad field as ``path``) for anything that is not a valid server event.
+    not know, and also for a known ``type`` that carries a nested object with an unknown tag
+    (a new item kind, content part or tool): then ``.type`` is the known wire type and
+    ``payload`` holds the whole event. Raises :class:`~realtime_anyio.RemoteProtocolError`
+    (with the frame as ``raw`` and the bad field as ``path``) for anything that is not a valid
+    server event.
     """
     try:
         return _server_decoder.decode(data)
@@ -255,7 +271,7 @@ def decode_server_event(data: Frame) -> ServerEvent | UnknownServerEvent:
         raw = _raw(data)
         obj = _parse_object(data, raw)
         kind = _event_type(obj, raw)
-        if kind not in SERVER_EVENT_TYPES:
+        if kind not in SERVER_EVENT_TYPES or _is_unknown_nested_tag(exc):
             return UnknownServerEvent(type=kind, payload=obj, raw=raw)
         reason, path = _describe(exc, repr(kind))
         raise RemoteProtocolError(reason, raw, path=path) from exc
