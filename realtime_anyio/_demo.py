@@ -25,7 +25,7 @@ from .testing import FakeRealtimeServer, Say, Script, ToolCall, silence, speech,
 __all__ = ["DemoResult", "run_demo"]
 
 MODEL = "gpt-realtime"
-QUESTION = "What's the weather like in Paris today?"
+QUESTION = "What's the weather in Paris?"
 INTERRUPTION = "Wait, stop!"
 STORY = (
     "Once upon a time, in a small town by the sea, there lived a lighthouse keeper who "
@@ -41,7 +41,7 @@ WEATHER_TOOL = ev.FunctionTool(
     },
 )
 #: How much of the story the simulated speaker plays before the user talks over it.
-PLAY_BEFORE_INTERRUPTING = 1.5
+PLAY_BEFORE_INTERRUPTING = 1.2
 
 
 @dataclass
@@ -59,7 +59,7 @@ def _script() -> Script:
     script = Script()
     script.reply("Hi! I'm the bundled fake model, speaking the Realtime protocol on 127.0.0.1.")
     script.reply(ToolCall("get_weather", {"city": "Paris"}))
-    script.reply("It's sunny and twenty-one degrees in Paris, a fine day for a walk.")
+    script.reply("Sunny and twenty-one degrees in Paris.")
     script.reply(Say(STORY))
     script.reply("Sure, I'll stop there.")
     script.transcripts(QUESTION, INTERRUPTION)
@@ -125,7 +125,7 @@ class _Demo:
     # -- turns 2 and 3: a spoken question, a tool call, a spoken answer -------------------------
 
     async def spoken_turn(self) -> Path:
-        question = silence(0.6) + speech(QUESTION, voice="echo") + silence(0.6)
+        question = silence(0.5) + speech(QUESTION, voice="echo") + silence(0.4)
         question_wav = self.out_dir / "question.wav"
         write_wav(question_wav, question)
         self.say(
@@ -195,7 +195,7 @@ class _Demo:
         received_ms = 0.0
         playback_start: float | None = None
         interrupted = False
-        interruption = speech(INTERRUPTION, voice="echo") + silence(0.6)
+        interruption = speech(INTERRUPTION, voice="echo") + silence(0.4)
         async with anyio.create_task_group() as tg:
             while True:
                 event = await self.receive()
