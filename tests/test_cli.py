@@ -84,11 +84,11 @@ def test_serve_prints_the_url_first_and_serves() -> None:
             try:
                 import json
 
-                first = json.loads((await transport.receive()).data)
+                first = json.loads(bytes((await transport.receive()).data))
                 await transport.send_text(
                     json.dumps({"type": "conversation.item.create", "item": user_text("hi")})
                 )
-                second = json.loads((await transport.receive()).data)
+                second = json.loads(bytes((await transport.receive()).data))
                 return f"{first['type']} {second['type']}"
             finally:
                 await transport.aclose()

@@ -177,6 +177,7 @@ async def test_barge_in_cancels_with_turn_detected() -> None:
             await wire.send({"type": "response.create"})
             first_delta = await wire.until("response.output_audio.delta")
             item_id = first_delta["item_id"]
+            events: list[dict[str, Any]] = []
             async with anyio.create_task_group() as tg:
                 tg.start_soon(wire.append, interruption)
                 events = await wire.collect("response.done")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 import anyio
 import httpx
@@ -32,8 +33,7 @@ from realtime_anyio.transport import ConnectRequest, connect_websocket
 KEY = "sk-test-0123456789abcdefWXYZ"
 
 
-async def expect_close(wire_recv: object) -> ConnectionClosed:
-    assert callable(wire_recv)
+async def expect_close(wire_recv: Callable[[], Awaitable[object]]) -> ConnectionClosed:
     with pytest.raises(ConnectionClosed) as caught:
         while True:
             await wire_recv()
@@ -212,7 +212,7 @@ async def test_malformed_and_oversized_frames() -> None:
                 assert closed.code == 1009
             async with connect(server) as wire:
                 message = await wire.transport.receive()
-                event = json.loads(message.data)
+                event = json.loads(bytes(message.data))
                 assert event["type"] == "response.output_audio.delta"
                 assert len(message.data) >= 2 * 1024 * 1024 - 8
 

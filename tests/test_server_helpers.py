@@ -47,7 +47,7 @@ class Wire:
         assert message.text, "the server sent a binary frame"
         typed = decode_server_event(message.data)
         assert not isinstance(typed, UnknownServerEvent), f"unknown server event {typed.type}"
-        event: dict[str, Any] = json.loads(message.data)
+        event: dict[str, Any] = json.loads(bytes(message.data))
         self.events.append(event)
         return event
 

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from test_server_helpers import connect, types, user_text
 
 from realtime_anyio.testing import (
@@ -120,19 +121,6 @@ async def test_audio_turn_streams_real_pcm_with_a_transcript() -> None:
                 "conversation.item.added",
                 "response.content_part.added",
             ]
-            assert (
-                names[-8:]
-                == [
-                    "response.output_audio.done",
-                    "response.output_audio_transcript.done",
-                    "response.content_part.done",
-                    "conversation.item.done",
-                    "response.output_item.done",
-                    "response.done",
-                    "rate_limits.updated",
-                ][-8:]
-                or True
-            )
             tail = [n for n in names if not n.endswith(".delta") and n not in names[:4]]
             assert tail == [
                 "response.output_audio.done",
@@ -360,7 +348,7 @@ async def test_responder_callable_sees_the_context() -> None:
 
 async def test_async_responder_and_multi_item_reply() -> None:
     async def responder(context: TurnContext) -> Reply:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         return Reply.of("Let me check.", ToolCall("lookup", '{"q": 1}', call_id="call_fixed"))
 
     with anyio.fail_after(5):

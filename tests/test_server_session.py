@@ -75,23 +75,27 @@ async def test_session_created_has_the_service_defaults() -> None:
 
 async def test_model_comes_from_the_query() -> None:
     with anyio.fail_after(5):
-        async with FakeRealtimeServer() as server:
-            async with connect(server, query="model=gpt-realtime-mini", created=False) as wire:
-                event = await wire.recv()
-                assert event["session"]["model"] == "gpt-realtime-mini"
+        async with (
+            FakeRealtimeServer() as server,
+            connect(server, query="model=gpt-realtime-mini", created=False) as wire,
+        ):
+            event = await wire.recv()
+            assert event["session"]["model"] == "gpt-realtime-mini"
 
 
 async def test_transcription_intent_opens_a_transcription_session() -> None:
     with anyio.fail_after(5):
-        async with FakeRealtimeServer() as server:
-            async with connect(server, query="intent=transcription", created=False) as wire:
-                session = (await wire.recv())["session"]
-                assert session["type"] == "transcription"
-                assert session["object"] == "realtime.transcription_session"
-                assert "model" not in session
-                await wire.send({"type": "response.create"})
-                error = await wire.error()
-                assert error["param"] == "type"
+        async with (
+            FakeRealtimeServer() as server,
+            connect(server, query="intent=transcription", created=False) as wire,
+        ):
+            session = (await wire.recv())["session"]
+            assert session["type"] == "transcription"
+            assert session["object"] == "realtime.transcription_session"
+            assert "model" not in session
+            await wire.send({"type": "response.create"})
+            error = await wire.error()
+            assert error["param"] == "type"
 
 
 async def test_session_update_merges_and_fills_defaults() -> None:

@@ -410,7 +410,7 @@ class FakeSession:
         event_id = client_event_id if isinstance(client_event_id, str) else None
         try:
             kind, typed = self._check_event(event, frame)
-            await self._handle(kind, event, typed)
+            await self._handle(kind, event, typed, frame)
         except Invalid as exc:
             await self._send_error(
                 exc.code, exc.message, param=exc.param, event_id=event_id, type=exc.type
@@ -446,16 +446,13 @@ class FakeSession:
             path = unknown_parameter(event, struct_type)
             if path is not None:
                 raise unknown(path)
-            if kind in CLIENT_STRUCTS:
-                try:
-                    typed = decode_client_event(frame)
-                except RemoteProtocolError as exc:
-                    raise _typed_error(exc) from None
+            if kind not in _VALIDATED_BY_HAND:
+                typed = _gate(kind, frame)
         return kind, typed
 
-    async def _handle(self, kind: str, event: dict[str, Any], typed: object) -> None:
+    async def _handle(self, kind: str, event: dict[str, Any], typed: object, frame: str) -> None:
         if kind == "session.update":
-            await self._session_update(event)
+            await self._session_update(event, frame)
         elif kind in ("input_audio_buffer.append", "session.input_audio_buffer.append"):
             await self._append(event, typed)
         elif kind == "input_audio_buffer.commit":
@@ -463,7 +460,7 @@ class FakeSession:
         elif kind == "input_audio_buffer.clear":
             await self._clear_buffer()
         elif kind == "conversation.item.create":
-            await self._item_create(event)
+            await self._item_create(event, frame)
         elif kind == "conversation.item.delete":
             await self._item_delete(event)
         elif kind == "conversation.item.retrieve":
@@ -471,7 +468,7 @@ class FakeSession:
         elif kind == "conversation.item.truncate":
             await self._item_truncate(event)
         elif kind == "response.create":
-            await self._response_create(event)
+            await self._response_create(event, frame)
         elif kind == "response.cancel":
             await self._response_cancel(event)
         elif kind == "output_audio_buffer.clear":
@@ -482,10 +479,12 @@ class FakeSession:
 
     # -- session -------------------------------------------------------------------------------
 
-    async def _session_update(self, event: dict[str, Any]) -> None:
-        self.session = apply_session_update(
+    async def _session_update(self, event: dict[str, Any], frame: str) -> None:
+        updated = apply_session_update(
             self.session, event["session"], voice_locked=self._voice_locked
         )
+        _gate("session.update", frame)
+        self.session = updated
         self._configure_vad()
         await self._send({"type": "session.updated", "session": self.session})
 
@@ -681,7 +680,7 @@ class FakeSession:
 
     # -- conversation items --------------------------------------------------------------------
 
-    async def _item_create(self, event: dict[str, Any]) -> None:
+    async def _item_create(self, event: dict[str, Any], frame: str) -> None:
         item, audio = normalize_client_item(
             event["item"],
             "item",
@@ -711,6 +710,7 @@ class FakeSession:
                     f"Error adding item: the previous item with id '{previous}' does not exist.",
                     "previous_item_id",
                 )
+        _gate("conversation.item.create", frame)
         before = self.conversation.insert(item, previous)
         for index, data in audio.items():
             self.conversation.audio[(item["id"], index)] = data
@@ -801,7 +801,7 @@ class FakeSession:
                 return response
         return None
 
-    async def _response_create(self, event: dict[str, Any]) -> None:
+    async def _response_create(self, event: dict[str, Any], frame: str) -> None:
         if self.kind == "transcription":
             raise Invalid(
                 "invalid_value",
@@ -809,6 +809,9 @@ class FakeSession:
                 "type",
             )
         params = validate_response_params(event.get("response", {}))
+        if "input" in params:
+            params["input"] = self._resolve_input(params["input"])
+        _gate("response.create", frame)
         await self._start_response(params, auto=False)
 
     async def _start_response(self, params: dict[str, Any], *, auto: bool) -> None:
@@ -823,7 +826,7 @@ class FakeSession:
                 "until the response is finished before creating a new one.",
             )
         if "input" in params:
-            context = self._resolve_input(params["input"])
+            context: list[dict[str, Any]] = params["input"]
         else:
             context = self.conversation.snapshot()
         output = self.session["audio"]["output"]
@@ -1324,6 +1327,23 @@ def _client_struct(kind: str) -> type[msgspec.Struct] | None:
     if kind == "session.input_audio_buffer.append":
         kind = "input_audio_buffer.append"
     return CLIENT_STRUCTS.get(kind)
+
+
+_VALIDATED_BY_HAND = frozenset({"session.update", "conversation.item.create", "response.create"})
+
+
+def _gate(kind: str, frame: str) -> object:
+    """Decode with the project's own event Structs; the last check before acting on an event.
+
+    Hand-written checks run first for the events they cover, so their service-style messages
+    win; this catches anything they miss, and yields the typed event.
+    """
+    if kind not in CLIENT_STRUCTS:
+        return None
+    try:
+        return decode_client_event(frame)
+    except RemoteProtocolError as exc:
+        raise _typed_error(exc) from None
 
 
 def _typed_error(exc: RemoteProtocolError) -> Invalid:
