@@ -12,8 +12,9 @@ connection's task group, and that task ends when the transport is closed.
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -31,6 +32,7 @@ from ._engine import DEFAULT_READ_SIZE, Message
 from ._websocket import handshake_error, header_secrets
 
 if TYPE_CHECKING:
+    import trio
     import trio_websocket
 
 __all__ = ["TrioWebSocketTransport", "connect_trio_websocket"]
@@ -43,9 +45,14 @@ class TrioWebSocketTransport:
     """A :class:`~realtime_anyio.transport.Transport` backed by a trio-websocket connection."""
 
     def __init__(
-        self, ws: trio_websocket.WebSocketConnection, done: anyio.Event, close_timeout: float
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        stream: trio.abc.Stream,
+        done: anyio.Event,
+        close_timeout: float,
     ) -> None:
         self._ws = ws
+        self._stream = stream
         self._done = done
         self._stream_closed = False
         self._close_sent = False
@@ -174,9 +181,8 @@ class TrioWebSocketTransport:
         if not self._stream_closed:
             self._stream_closed = True
             # trio-websocket leaves its stream open when the peer closed first; close it.
-            stream: Any = self._ws._stream  # pyright: ignore[reportPrivateUsage]
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                await stream.aclose()
+                await self._stream.aclose()
         self._done.set()
         await anyio.lowlevel.cancel_shielded_checkpoint()
 
@@ -188,6 +194,7 @@ async def connect_trio_websocket(request: ConnectRequest) -> TrioWebSocketTransp
     """
     import trio
     import trio_websocket
+    from wsproto import ConnectionType, WSConnection
 
     try:
         trio.lowlevel.current_trio_token()
@@ -205,31 +212,56 @@ async def connect_trio_websocket(request: ConnectRequest) -> TrioWebSocketTransp
 
     async def run(*, task_status: anyio.abc.TaskStatus[TrioWebSocketTransport]) -> None:
         started = False
+        stream: trio.abc.Stream | None = None
         try:
-            async with trio.open_nursery() as nursery:
-                ws = await trio_websocket.connect_websocket(
-                    nursery,
+            # The stream is opened here, not by trio-websocket, so that it is closed on every
+            # failure (trio-websocket leaves it open when the handshake is refused).
+            if use_ssl is False:
+                stream = await trio.open_tcp_stream(uri.host, uri.port)
+            else:
+                context = use_ssl if isinstance(use_ssl, ssl.SSLContext) else None
+                stream = await trio.open_ssl_over_tcp_stream(
                     uri.host,
                     uri.port,
-                    uri.resource_name,
-                    use_ssl=use_ssl,
-                    extra_headers=headers,
-                    message_queue_size=_QUEUE,
-                    max_message_size=max_size,
-                    receive_buffer_size=DEFAULT_READ_SIZE,
+                    ssl_context=context or ssl.create_default_context(),
+                    https_compatible=True,
                 )
-                transport = TrioWebSocketTransport(ws, done, request.close_timeout)
+            default_port = 443 if uri.secure else 80
+            host = uri.host if uri.port == default_port else f"{uri.host}:{uri.port}"
+            ws = trio_websocket.WebSocketConnection(
+                stream,
+                WSConnection(ConnectionType.CLIENT),
+                host=host,
+                path=uri.resource_name,
+                client_extra_headers=headers,
+                message_queue_size=_QUEUE,
+                max_message_size=max_size,
+                receive_buffer_size=DEFAULT_READ_SIZE,
+            )
+            async with trio.open_nursery() as nursery:
+                # What trio-websocket's own connect_websocket() does, minus the stream leak.
+                nursery.start_soon(ws._reader_task)  # pyright: ignore[reportPrivateUsage]
+                await ws._open_handshake.wait()  # pyright: ignore[reportPrivateUsage]
+                transport = TrioWebSocketTransport(ws, stream, done, request.close_timeout)
                 task_status.started(transport)
                 started = True
                 await done.wait()
                 await transport.abort()
                 nursery.cancel_scope.cancel()
         except Exception as exc:
+            if stream is not None:
+                with trio.CancelScope(shield=True):
+                    await trio.aclose_forcefully(stream)
             if started:
                 # The connection reports its end through receive(); never raise into the group.
                 done.set()
                 return
             _raise_connect_error(exc, request)
+        except BaseException:
+            if stream is not None:
+                with trio.CancelScope(shield=True):
+                    await trio.aclose_forcefully(stream)
+            raise
 
     transport: TrioWebSocketTransport = await request.task_group.start(run)
     return transport

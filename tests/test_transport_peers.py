@@ -1,0 +1,506 @@
+"""Interop over real loopback sockets with independent peers: a `websockets` asyncio server and a
+trio-websocket server, each in its own thread with its own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import anyio
+import pytest
+import trio
+import trio_websocket
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from realtime_anyio import (
+    AuthenticationError,
+    ConnectionClosed,
+    ConnectionLost,
+    InternalServerError,
+    LocalProtocolError,
+    MessageTooLarge,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    SessionExpired,
+)
+from realtime_anyio._connection import open_realtime
+from realtime_anyio.events import InputAudioBufferCleared, user_text
+from realtime_anyio.transport import connect_trio_websocket
+
+HELLO = json.dumps(
+    {"type": "session.created", "event_id": "event_1", "session": {"type": "realtime"}}
+)
+
+Handler = Callable[[ServerConnection], Awaitable[None]]
+Process = Callable[[ServerConnection, Request], Response | None]
+
+
+class Recorded:
+    """What the peer saw, shared with the test thread."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.headers: list[dict[str, str]] = []
+        self.messages: list[str] = []
+        self.close_codes: list[int | None] = []
+
+
+@contextmanager
+def websockets_peer(
+    handler: Handler, process_request: Process | None = None, **serve_options: Any
+) -> Iterator[tuple[str, Recorded]]:
+    """A `websockets` asyncio server in a thread; yields its websocket_base_url."""
+    recorded = Recorded()
+    ready = threading.Event()
+    state: dict[str, Any] = {}
+
+    def record(connection: ServerConnection, request: Request) -> Response | None:
+        recorded.paths.append(request.path)
+        recorded.headers.append({k.lower(): v for k, v in request.headers.raw_items()})
+        return process_request(connection, request) if process_request else None
+
+    async def wrapped(ws: ServerConnection) -> None:
+        try:
+            await handler(ws)
+        finally:
+            recorded.close_codes.append(ws.close_code)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        state["loop"] = asyncio.get_running_loop()
+        state["stop"] = stop
+        serve_options.setdefault("max_size", None)
+        async with serve(wrapped, "127.0.0.1", 0, process_request=record, **serve_options) as srv:
+            state["port"] = srv.sockets[0].getsockname()[1]
+            ready.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield f"ws://127.0.0.1:{state['port']}/v1", recorded
+    finally:
+        state["loop"].call_soon_threadsafe(state["stop"].set)
+        thread.join(10)
+        assert not thread.is_alive()
+
+
+async def echo(ws: ServerConnection) -> None:
+    """Send session.created, then answer each event with input_audio_buffer.cleared."""
+    await ws.send(HELLO)
+    async for message in ws:
+        event = json.loads(message)
+        await ws.send(
+            json.dumps({"type": "input_audio_buffer.cleared", "event_id": event.get("event_id")})
+        )
+
+
+async def test_handshake_headers_path_and_exchange() -> None:
+    with websockets_peer(echo) as (url, seen):
+        with anyio.fail_after(10):
+            async with open_realtime(
+                model="gpt-realtime",
+                websocket_base_url=url,
+                api_key="sk-peer-secret",
+                extra_headers={"X-Trace": "abc"},
+            ) as conn:
+                assert (await conn.receive()).type == "session.created"
+                await conn.input_audio_buffer.clear(event_id="c1")
+                reply = await conn.receive()
+                assert isinstance(reply, InputAudioBufferCleared)
+                assert reply.event_id == "c1"
+    assert seen.paths == ["/v1/realtime?model=gpt-realtime"]
+    headers = seen.headers[0]
+    assert headers["authorization"] == "Bearer sk-peer-secret"
+    assert headers["x-trace"] == "abc"
+    assert headers["user-agent"].startswith("realtime-anyio/")
+    assert seen.close_codes == [1000]
+
+
+async def test_permessage_deflate_when_asked() -> None:
+    with websockets_peer(echo) as (url, seen):
+        with anyio.fail_after(10):
+            async with open_realtime(
+                model="m", websocket_base_url=url, api_key="k", compression=True
+            ) as conn:
+                await conn.receive()
+                await conn.conversation.item.create(item=user_text("x" * 10_000))
+                assert (await conn.receive()).type == "input_audio_buffer.cleared"
+    assert "permessage-deflate" in seen.headers[0]["sec-websocket-extensions"]
+
+
+def refuse(status: int, body: str, request_id: str = "req_123") -> Process:
+    def process(connection: ServerConnection, request: Request) -> Response:
+        response = connection.respond(status, body)
+        if body.startswith("{"):
+            response.headers["Content-Type"] = "application/json"
+        response.headers["x-request-id"] = request_id
+        return response
+
+    return process
+
+
+async def test_handshake_refusals_map_to_specific_errors() -> None:
+    cases: list[tuple[int, str, type[Exception]]] = [
+        (
+            401,
+            '{"error": {"message": "Incorrect API key provided: sk-secret-key", '
+            '"type": "invalid_request_error", "code": "invalid_api_key"}}',
+            AuthenticationError,
+        ),
+        (403, '{"error": {"message": "Forbidden", "code": "403"}}', PermissionDeniedError),
+        (404, "", NotFoundError),
+        (429, '{"error": {"message": "slow down", "type": "rate_limit"}}', RateLimitError),
+        (503, "upstream unavailable", InternalServerError),
+    ]
+    for status, body, cls in cases:
+        with (
+            websockets_peer(echo, refuse(status, body)) as (url, _seen),
+            anyio.fail_after(10),
+            pytest.raises(cls) as info,
+        ):
+            async with open_realtime(
+                model="m", call_id="rtc_x", websocket_base_url=url, api_key="sk-secret-key"
+            ):
+                pytest.fail("entered")
+        err = info.value
+        assert getattr(err, "status_code", None) == status
+        assert getattr(err, "request_id", None) == "req_123"
+        assert "sk-secret-key" not in str(err)
+        assert "sk-secret-key" not in json.dumps(getattr(err, "body", None))
+
+
+async def test_refusal_after_upgrade_and_close_codes() -> None:
+    async def refuse_after_upgrade(ws: ServerConnection) -> None:
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "error",
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": None,
+                        "message": "Missing bearer or basic authentication in header",
+                        "param": None,
+                        "event_id": None,
+                    },
+                }
+            )
+        )
+        await ws.close(3000, "invalid_request_error")
+
+    with (
+        websockets_peer(refuse_after_upgrade) as (url, _seen),
+        anyio.fail_after(10),
+        pytest.raises(AuthenticationError) as info,
+    ):
+        async with open_realtime(model="m", websocket_base_url=url, api_key="k"):
+            pytest.fail("entered")
+    assert info.value.close_code == 3000
+    assert info.value.status_code is None
+
+
+async def test_server_close_1000_ends_iteration_and_1011_raises() -> None:
+    async def close_with(ws: ServerConnection) -> None:
+        await ws.send(HELLO)
+        await ws.send(json.dumps({"type": "input_audio_buffer.cleared"}))
+        code = 1000 if "normal" in (ws.request.path if ws.request else "") else 1011
+        await ws.close(code, "bye")
+
+    with websockets_peer(close_with) as (url, _seen):
+        with anyio.fail_after(10):
+            async with open_realtime(model="normal", websocket_base_url=url, api_key="k") as conn:
+                assert [e.type async for e in conn] == [
+                    "session.created",
+                    "input_audio_buffer.cleared",
+                ]
+            async with open_realtime(model="other", websocket_base_url=url, api_key="k") as conn:
+                with pytest.raises(ConnectionClosed) as info:
+                    async for _ in conn:
+                        pass
+                assert (info.value.code, info.value.reason) == (1011, "bye")
+
+
+async def test_session_expired_over_a_socket() -> None:
+    async def expire(ws: ServerConnection) -> None:
+        await ws.send(HELLO)
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "error",
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "session_expired",
+                        "message": "Your session hit the maximum duration of 60 minutes.",
+                        "event_id": None,
+                    },
+                }
+            )
+        )
+        await ws.close(1001, "Your session hit the maximum duration of 60 minutes.")
+
+    with websockets_peer(expire) as (url, _seen):
+        with anyio.fail_after(10):
+            async with open_realtime(model="m", websocket_base_url=url, api_key="k") as conn:
+                with pytest.raises(SessionExpired):
+                    async for _ in conn:
+                        pass
+
+
+async def test_fragments_and_oversize_messages() -> None:
+    async def big(ws: ServerConnection) -> None:
+        await ws.send(HELLO)
+        payload = json.dumps({"type": "brand.new", "blob": "y" * 5000})
+        await ws.send([payload[:100], payload[100:3000], payload[3000:]])
+        await ws.send(json.dumps({"type": "brand.new", "blob": "z" * 200_000}))
+        await ws.wait_closed()
+
+    with websockets_peer(big) as (url, seen):
+        with anyio.fail_after(10):
+            async with open_realtime(
+                model="m", websocket_base_url=url, api_key="k", max_message_size=100_000
+            ) as conn:
+                await conn.receive()
+                unknown = await conn.receive()
+                assert unknown.type == "brand.new"
+                with pytest.raises(ConnectionClosed) as info:
+                    await conn.receive()
+                assert info.value.code == 1009
+                assert isinstance(info.value.__cause__, MessageTooLarge)
+    assert seen.close_codes == [1009]
+
+
+async def test_a_15_mib_append_goes_through() -> None:
+    sizes: list[int] = []
+
+    async def measure(ws: ServerConnection) -> None:
+        await ws.send(HELLO)
+        async for message in ws:
+            sizes.append(len(message))
+            await ws.send(json.dumps({"type": "input_audio_buffer.cleared"}))
+
+    with websockets_peer(measure) as (url, _seen):
+        with anyio.fail_after(20):
+            async with open_realtime(model="m", websocket_base_url=url, api_key="k") as conn:
+                await conn.receive()
+                await conn.input_audio_buffer.append(b"\x00" * (15 * 1024 * 1024))
+                assert (await conn.receive()).type == "input_audio_buffer.cleared"
+    assert sizes[0] > 20 * 1024 * 1024
+
+
+async def test_dead_peer_is_detected_by_the_keepalive() -> None:
+    async def go_silent(ws: ServerConnection) -> None:
+        await ws.send(HELLO)
+        ws.transport.pause_reading()  # no pongs, no close replies
+        await anyio.sleep(1.5)
+        ws.transport.abort()
+
+    with websockets_peer(go_silent, ping_interval=None, close_timeout=0.5) as (url, _seen):
+        with anyio.fail_after(10):
+            async with open_realtime(
+                model="m",
+                websocket_base_url=url,
+                api_key="k",
+                ping_interval=0.1,
+                ping_timeout=0.2,
+                close_timeout=0.2,
+            ) as conn:
+                await conn.receive()
+                start = anyio.current_time()
+                with pytest.raises(ConnectionLost):
+                    await conn.receive()
+                assert anyio.current_time() - start < 2
+
+
+async def test_tcp_drop_without_close_frame() -> None:
+    async def drop(ws: ServerConnection) -> None:
+        await ws.send(HELLO)
+        ws.transport.abort()
+
+    with websockets_peer(drop) as (url, _seen):
+        with anyio.fail_after(10):
+            async with open_realtime(model="m", websocket_base_url=url, api_key="k") as conn:
+                await conn.receive()
+                with pytest.raises(ConnectionLost) as info:
+                    await conn.receive()
+                assert info.value.code == 1006
+
+
+async def test_leaving_while_the_server_streams_is_fast() -> None:
+    delta = json.dumps(
+        {
+            "type": "response.output_audio.delta",
+            "response_id": "r",
+            "item_id": "i",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": "AAAA" * 1200,
+        }
+    )
+
+    async def stream(ws: ServerConnection) -> None:
+        await ws.send(HELLO)
+        while True:
+            await ws.send(delta)
+
+    with websockets_peer(stream) as (url, seen):
+        with anyio.fail_after(10):
+            async with open_realtime(model="m", websocket_base_url=url, api_key="k") as conn:
+                for _ in range(20):
+                    await conn.receive()
+                start = anyio.current_time()
+            # The peer shares this process's GIL, so allow for it; the benchmark measures the
+            # close against a separate process (well under 50 ms).
+            assert anyio.current_time() - start < 1.5
+    assert seen.close_codes == [1000]
+
+
+async def test_cancel_during_connect_leaves_no_socket() -> None:
+    async def slow(ws: ServerConnection) -> None:
+        await anyio.sleep(1)
+
+    with websockets_peer(slow) as (url, _seen):
+        for delay in (0.0, 0.001, 0.01, 0.05):
+            with anyio.fail_after(5), anyio.move_on_after(delay):
+                async with open_realtime(model="m", websocket_base_url=url, api_key="k"):
+                    pytest.fail("entered")
+
+
+@contextmanager
+def trio_websocket_peer(
+    handler: Callable[[trio_websocket.WebSocketConnection], Awaitable[None]],
+) -> Iterator[str]:
+    """A trio-websocket server in a thread running trio."""
+    ready = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def main() -> None:
+        async def accept(request: trio_websocket.WebSocketRequest) -> None:
+            ws = await request.accept()
+            with suppress(trio_websocket.ConnectionClosed):
+                await handler(ws)
+
+        async with trio.open_nursery() as nursery:
+            state["cancel"] = nursery.cancel_scope
+            state["token"] = trio.lowlevel.current_trio_token()
+            server = await nursery.start(
+                trio_websocket.serve_websocket, accept, "127.0.0.1", 0, None
+            )
+            state["port"] = server.port
+            ready.set()
+
+    thread = threading.Thread(target=trio.run, args=(main,), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield f"ws://127.0.0.1:{state['port']}/v1"
+    finally:
+        state["token"].run_sync_soon(state["cancel"].cancel)
+        thread.join(10)
+        assert not thread.is_alive()
+
+
+async def trio_echo(ws: trio_websocket.WebSocketConnection) -> None:
+    await ws.send_message(HELLO)
+    while True:
+        message = await ws.get_message()
+        event = json.loads(message)
+        if event["type"] == "response.cancel":
+            await ws.aclose(4000, "invalid_request_error.nope")
+            return
+        await ws.send_message(json.dumps({"type": "input_audio_buffer.cleared"}))
+
+
+async def test_against_a_trio_websocket_server() -> None:
+    with trio_websocket_peer(trio_echo) as url:
+        with anyio.fail_after(10):
+            async with open_realtime(model="m", websocket_base_url=url, api_key="k") as conn:
+                assert (await conn.receive()).type == "session.created"
+                for _ in range(3):
+                    await conn.input_audio_buffer.append(b"\x01" * 960)
+                    assert (await conn.receive()).type == "input_audio_buffer.cleared"
+            async with open_realtime(model="m", websocket_base_url=url, api_key="k") as conn:
+                await conn.receive()
+                await conn.response.cancel()
+                with pytest.raises(ConnectionClosed) as info:
+                    await conn.receive()
+                assert info.value.code == 4000
+
+
+async def test_trio_websocket_transport_needs_trio(anyio_backend_name: str) -> None:
+    with websockets_peer(echo) as (url, _seen), anyio.fail_after(10):
+        if anyio_backend_name == "trio":
+            async with open_realtime(
+                model="m", websocket_base_url=url, api_key="k", transport=connect_trio_websocket
+            ) as conn:
+                assert (await conn.receive()).type == "session.created"
+        else:
+            with pytest.raises(LocalProtocolError, match="trio only"):
+                async with open_realtime(
+                    model="m", websocket_base_url=url, api_key="k", transport=connect_trio_websocket
+                ):
+                    pytest.fail("entered")
+
+
+# trio-websocket runs under trio only: these run trio directly, not through anyio's plugin.
+
+
+def test_trio_websocket_transport_exchange() -> None:
+    async def body(url: str) -> None:
+        with anyio.fail_after(10):
+            async with open_realtime(
+                model="m", websocket_base_url=url, api_key="sk-tw", transport=connect_trio_websocket
+            ) as conn:
+                assert (await conn.receive()).type == "session.created"
+                await conn.input_audio_buffer.clear()
+                assert (await conn.receive()).type == "input_audio_buffer.cleared"
+                stats = conn.statistics()
+                assert stats.bytes_sent > 0
+                assert stats.bytes_received > 0
+
+    with websockets_peer(echo) as (url, seen):
+        trio.run(body, url)
+    assert seen.headers[0]["authorization"] == "Bearer sk-tw"
+    assert seen.close_codes == [1000]
+
+
+def test_trio_websocket_transport_when_the_server_closes_first() -> None:
+    async def close_first(ws: ServerConnection) -> None:
+        await ws.send(HELLO)
+        await ws.close(1011, "bye")
+
+    async def body(url: str) -> None:
+        with anyio.fail_after(10):
+            async with open_realtime(
+                model="m", websocket_base_url=url, api_key="k", transport=connect_trio_websocket
+            ) as conn:
+                await conn.receive()
+                with pytest.raises(ConnectionClosed) as info:
+                    await conn.receive()
+                assert info.value.code == 1011
+
+    # warnings-as-errors fails the test if the socket is left open
+    with websockets_peer(close_first) as (url, _seen):
+        trio.run(body, url)
+
+
+def test_trio_websocket_transport_refusal() -> None:
+    async def body(url: str) -> None:
+        with anyio.fail_after(10), pytest.raises(NotFoundError):
+            async with open_realtime(
+                model="m",
+                call_id="rtc_gone",
+                websocket_base_url=url,
+                api_key="k",
+                transport=connect_trio_websocket,
+            ):
+                pytest.fail("entered")
+
+    with websockets_peer(echo, refuse(404, "")) as (url, _seen):
+        trio.run(body, url)
