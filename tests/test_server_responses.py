@@ -435,3 +435,48 @@ async def test_g711_output_format() -> None:
                 "type": "audio/pcmu"
             }
             assert len(audio) / 8 > 500
+
+
+async def test_cancel_that_overtakes_response_created_cancels_nothing() -> None:
+    with anyio.fail_after(5):
+        async with FakeRealtimeServer() as server, connect(server) as wire:
+            server.script.reply_text("Still here.")
+            # Both frames in one write: the cancel reaches the server before response.created
+            # has gone out, as in livekit/agents#6244.
+            await wire.transport.send_texts(
+                [
+                    json.dumps({"type": "response.create"}).encode(),
+                    json.dumps({"type": "response.cancel", "event_id": "evt_early"}).encode(),
+                ]
+            )
+            error = await wire.error()
+            assert (error["code"], error["event_id"]) == ("response_cancel_not_active", "evt_early")
+            done = await wire.until("response.done")
+            assert done["response"]["status"] == "completed"
+
+
+async def test_session_controls_for_tests() -> None:
+    with anyio.fail_after(5):
+        async with FakeRealtimeServer() as server, connect(server) as wire:
+            session = server.sessions[0]
+            await session.send_event(
+                {
+                    "type": "rate_limits.updated",
+                    "rate_limits": [
+                        {"name": "tokens", "limit": 10, "remaining": 0, "reset_seconds": 1.5}
+                    ],
+                }
+            )
+            event = await wire.recv()
+            assert event["rate_limits"][0]["remaining"] == 0
+            assert event["event_id"].startswith("event_")
+            await session.close(4000, "invalid_request_error.custom")
+            from realtime_anyio import ConnectionClosed
+
+            try:
+                await wire.recv()
+            except ConnectionClosed as closed:
+                assert (closed.code, closed.reason) == (4000, "invalid_request_error.custom")
+            else:
+                raise AssertionError("the connection stayed open")
+            await session.closed.wait()

@@ -219,6 +219,10 @@ class _EngineLink:
             return bytes(message.data).decode("utf-8", "replace")
         return bytes(message.data)
 
+    async def abort(self) -> None:
+        self.closing = True
+        await self.engine.abort()
+
     async def close(self, code: int, reason: str = "") -> None:
         if self.closing:
             return

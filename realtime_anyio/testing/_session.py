@@ -112,6 +112,10 @@ class Link(Protocol):
         """Start the closing handshake with ``code`` and ``reason``."""
         ...
 
+    async def abort(self) -> None:
+        """Drop the TCP connection without a close frame."""
+        ...
+
 
 @dataclass
 class SessionOptions:
@@ -163,6 +167,8 @@ class _Response:
     audio_ms: float = 0.0
     started_buffer: bool = False
     released: bool = False
+    #: Set once ``response.created`` went out; only then can ``response.cancel`` reach it.
+    announced: bool = False
 
     @property
     def stopped(self) -> bool:
@@ -272,6 +278,31 @@ class FakeSession:
         )
         self._vad.mark_buffer_start(round(self._buffer_start_ms))
         self._vad_item_id = None
+
+    # -- control from tests -------------------------------------------------------------------
+
+    async def send_event(self, event: dict[str, Any]) -> None:
+        """Send any server event now (``event_id`` is added); for testing a client's handling
+        of events the script cannot produce.
+
+        Cancellation: safe; the event is sent whole or not at all.
+        """
+        await self._send(event)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection from the server side with ``code`` and ``reason``.
+
+        Cancellation: safe.
+        """
+        await self._close(code, reason)
+
+    async def drop(self) -> None:
+        """Drop the TCP connection without a close frame.
+
+        Cancellation: safe.
+        """
+        assert self._link is not None
+        await self._link.abort()
 
     # -- running -------------------------------------------------------------------------------
 
@@ -886,6 +917,10 @@ class FakeSession:
                 target = None
         else:
             target = self._active_default()
+        # Like the service, a cancel that overtakes response.created finds nothing to cancel
+        # (and the response then runs to completion).
+        if target is not None and not target.announced:
+            target = None
         if target is None:
             raise Invalid(
                 "response_cancel_not_active", "Cancellation failed: no active response found"
@@ -942,6 +977,7 @@ class FakeSession:
                     "response": self._response_object(response, "in_progress"),
                 }
             )
+            response.announced = True
             context = TurnContext(
                 input=copy.deepcopy(response.context),
                 conversation=self.conversation.snapshot(),
