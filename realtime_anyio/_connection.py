@@ -49,6 +49,7 @@ from ._resources import (
     SessionResource,
 )
 from .events import (
+    BaseClientEvent,
     BaseServerEvent,
     ClientEvent,
     ConversationItemAdded,
@@ -406,7 +407,13 @@ class RealtimeConnection:
 
     def _encode(self, event: ClientEvent | Mapping[str, Any]) -> tuple[bytes, ClientEvent]:
         typed = to_client_event(event)
-        return encode_event(typed), typed
+        if isinstance(event, BaseClientEvent):
+            return encode_event(typed), typed
+        # A dict is validated, then sent as given: fields this version does not know survive.
+        try:
+            return _dict_encoder.encode(event), typed
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
+            raise LocalProtocolError(f"cannot encode {typed.type!r}: {exc}") from exc
 
     async def send(self, event: ClientEvent | Mapping[str, Any]) -> None:
         """Send one client event (a typed event or a dict in the wire layout).
@@ -516,30 +523,42 @@ class RealtimeConnection:
 
         Cancellation: safe; the event may already have been sent.
         """
-        typed = to_client_event(event)
-        if isinstance(typed.event_id, str):
-            event_id = typed.event_id
-        else:
-            event_id = self.next_event_id()
-            typed = msgspec.structs.replace(typed, event_id=event_id)
-        typed = self._with_item_id(typed)
+        outgoing, typed = self._prepare_request(event)
         match = _reply_matcher(typed)
-        waiter = _Waiter(match, event_id)
+        waiter = _Waiter(match, _unset_to_none(typed.event_id))
         self._check_open()
         self._waiters.append(waiter)
         try:
-            await self.send(typed)
+            await self.send(outgoing)
         except BaseException:
             self._waiters.remove(waiter)
             raise
         return await self._wait(waiter)
 
-    @staticmethod
-    def _with_item_id(event: ClientEvent) -> ClientEvent:
-        if isinstance(event, ConversationItemCreate) and event.item.id is msgspec.UNSET:
-            item = msgspec.structs.replace(event.item, id=f"item_{os.urandom(10).hex()}")
-            return msgspec.structs.replace(event, item=item)
-        return event
+    def _prepare_request(
+        self, event: ClientEvent | Mapping[str, Any]
+    ) -> tuple[ClientEvent | dict[str, Any], ClientEvent]:
+        """Give the event an ``event_id`` (and a created item an ``id``) so replies can match."""
+        if isinstance(event, BaseClientEvent):
+            typed: ClientEvent = to_client_event(event)
+            if not isinstance(typed.event_id, str):
+                typed = msgspec.structs.replace(typed, event_id=self.next_event_id())
+            if isinstance(typed, ConversationItemCreate) and typed.item.id is msgspec.UNSET:
+                item = msgspec.structs.replace(typed.item, id=_new_item_id())
+                typed = msgspec.structs.replace(typed, item=item)
+            return typed, typed
+        outgoing = dict(event)
+        if not isinstance(outgoing.get("event_id"), str):
+            outgoing["event_id"] = self.next_event_id()
+        if outgoing.get("type") == "conversation.item.create":
+            item: object = outgoing.get("item")
+            if isinstance(item, Mapping):
+                fields: dict[str, Any] = dict(item)  # pyright: ignore[reportUnknownArgumentType]
+                if not isinstance(fields.get("id"), str):
+                    outgoing["item"] = {**fields, "id": _new_item_id()}
+            elif isinstance(item, msgspec.Struct) and getattr(item, "id", None) is msgspec.UNSET:
+                outgoing["item"] = msgspec.structs.replace(item, id=_new_item_id())
+        return outgoing, to_client_event(outgoing)
 
     # -- statistics -----------------------------------------------------------------------------
 
@@ -848,6 +867,13 @@ class RealtimeConnection:
                 self._closed = ConnectionClosed(1000, "closed by the client")
             self._fail(self._closed)
             self._events_out.close()
+
+
+def _new_item_id() -> str:
+    return f"item_{os.urandom(10).hex()}"
+
+
+_dict_encoder = msgspec.json.Encoder()
 
 
 def _server_error(event: Error) -> ServerError:

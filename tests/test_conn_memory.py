@@ -674,3 +674,16 @@ async def test_repr_and_statistics_are_cheap_and_safe() -> None:
             assert stats.close_code is None
             with pytest.raises(TypeError):
                 stats.events_received["x"] = 1  # type: ignore[index]
+
+
+async def test_dicts_are_validated_then_sent_as_given() -> None:
+    with anyio.fail_after(5):
+        async with connected() as (conn, peer):
+            await conn.send({"type": "session.update", "session": {"type": "realtime", "new": 1}})
+            await conn.session.update(session={"type": "realtime", "newer": True})
+            first, second = await recv_json(peer), await recv_json(peer)
+            assert first["session"] == {"type": "realtime", "new": 1}
+            assert second["session"] == {"type": "realtime", "newer": True}
+            with pytest.raises(LocalProtocolError) as info:
+                await conn.session.update(session={"type": "realtime", "instructions": 5})
+            assert info.value.path == "session.instructions"
