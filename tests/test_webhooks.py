@@ -8,6 +8,8 @@ import hmac
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from realtime_anyio import (
     RemoteProtocolError,
@@ -255,3 +257,29 @@ def test_signature_split_over_repeated_headers() -> None:
         ("Webhook-Signature", headers["webhook-signature"]),
     ]
     verify(BODY, pairs, SECRET, now=NOW)
+
+
+@given(
+    body=st.binary(max_size=512),
+    key=st.binary(min_size=1, max_size=64),
+    msg_id=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1),
+    flip=st.integers(min_value=0),
+)
+@settings(max_examples=200, deadline=None)
+def test_any_changed_byte_breaks_the_signature(
+    body: bytes, key: bytes, msg_id: str, flip: int
+) -> None:
+    mac = hmac.new(key, f"{msg_id}.{NOW}.".encode() + body, hashlib.sha256).digest()
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(NOW),
+        "webhook-signature": "v1," + base64.b64encode(mac).decode(),
+    }
+    verify(body, headers, key, now=NOW)
+    if body:
+        index = flip % len(body)
+        changed = body[:index] + bytes([body[index] ^ 0x01]) + body[index + 1 :]
+        with pytest.raises(WebhookSignatureError):
+            verify(changed, headers, key, now=NOW)
+    with pytest.raises(WebhookSignatureError):
+        verify(body + b"x", headers, key, now=NOW)
