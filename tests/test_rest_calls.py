@@ -352,3 +352,9 @@ async def test_accept_validates_the_session(fake: FakeREST) -> None:
     assert info.value.param == "bogus_field"
     assert info.value.message == "Unknown parameter: 'bogus_field'."
     assert fake.calls[call_id].state == "ringing"
+
+
+async def test_refused_webhook_registers_no_call(fake: FakeREST) -> None:
+    with pytest.raises(ValueError):
+        await fake.simulate_incoming_call(webhook_url="http://10.0.0.1/hook", webhook_secret=SECRET)
+    assert fake.calls == {}

@@ -162,7 +162,8 @@ class FakeREST:
         return None if call is None else call.session
 
     def is_valid_key(self, key: str) -> bool:
-        """Whether ``key`` is the configured API key or an unexpired client secret issued here."""
+        """Whether ``key`` is the configured API key or an unexpired client secret issued here
+        (any key is valid when no ``api_key`` is configured)."""
         if self.api_key is None or hmac.compare_digest(key.encode(), self.api_key.encode()):
             return True
         issued = self.secrets.get(key)
@@ -223,6 +224,11 @@ class FakeREST:
 
         Cancellation: safe; the call stays registered (ringing) and the delivery is abandoned.
         """
+        if webhook_url is not None:
+            if urlsplit(webhook_url).hostname not in _LOOPBACK_HOSTS:
+                raise ValueError("the fake server only delivers webhooks to loopback addresses")
+            if webhook_secret is None:
+                raise ValueError("webhook_secret is required to sign the webhook")
         call_id = call_id or _new_id("rtc_", 32)
         pairs = list(sip_headers) if sip_headers is not None else _default_sip_headers(call_id)
         call = FakeCall(
@@ -232,13 +238,8 @@ class FakeREST:
             sip_headers=[{"name": name, "value": value} for name, value in pairs],
         )
         self.calls[call_id] = call
-        if webhook_url is None:
+        if webhook_url is None or webhook_secret is None:
             return call_id
-        host = urlsplit(webhook_url).hostname
-        if host not in _LOOPBACK_HOSTS:
-            raise ValueError("the fake server only delivers webhooks to loopback addresses")
-        if webhook_secret is None:
-            raise ValueError("webhook_secret is required to sign the webhook")
         now = int(self.clock())
         event = {
             "object": "event",
