@@ -29,6 +29,7 @@ from ._rest import FakeCall as FakeCall
 from ._rest import FakeREST as FakeREST
 from ._script import Failure as Failure
 from ._script import Reply as Reply
+from ._script import ReplyLike as ReplyLike
 from ._script import Responder as Responder
 from ._script import Say as Say
 from ._script import Script as Script
@@ -59,6 +60,7 @@ __all__ = [
     "Pacing",
     "RefuseHandshake",
     "Reply",
+    "ReplyLike",
     "Responder",
     "Say",
     "Script",

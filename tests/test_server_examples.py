@@ -1,0 +1,24 @@
+"""The fake-server example runs offline, on both backends, and exits 0."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_testing_your_app_example(backend: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "testing_your_app.py"), "--backend", backend],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("ok: ") == 3
