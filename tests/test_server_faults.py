@@ -339,3 +339,45 @@ async def test_sideband_connection_to_an_accepted_call() -> None:
                 server.rest.end_call(call_id)
                 closed = await expect_close(wire.recv)
                 assert closed.code == 1000
+
+
+async def test_client_vanishing_mid_response_leaves_the_server_healthy() -> None:
+    with anyio.fail_after(10):
+        async with FakeRealtimeServer(pacing="realtime") as server:
+            server.script.reply_text("A long answer that will never be heard by anyone at all.")
+            async with connect(server) as wire:
+                await wire.send({"type": "response.create"})
+                await wire.until("response.output_audio.delta")
+                await wire.transport.abort()
+                with pytest.raises(ConnectionClosed):
+                    await wire.recv()
+            await server.sessions[0].closed.wait()
+            async with connect(server) as wire:
+                await wire.send({"type": "conversation.item.create", "item": user_text("hi")})
+                await wire.until("conversation.item.done")
+
+
+async def test_http_keep_alive_and_bad_requests() -> None:
+    with anyio.fail_after(5):
+        async with FakeRealtimeServer() as server:
+            stream = await anyio.connect_tcp("127.0.0.1", server.port)
+            async with stream:
+                request = (
+                    b"POST /v1/realtime/calls/rtc_x/hangup HTTP/1.1\r\nHost: x\r\n"
+                    b"Authorization: Bearer k\r\nContent-Length: 0\r\n\r\n"
+                )
+                await stream.send(request + request)
+                received = b""
+                while received.count(b"HTTP/1.1 ") < 2:
+                    received += await stream.receive()
+                assert received.startswith(b"HTTP/1.1 404 ")
+            stream = await anyio.connect_tcp("127.0.0.1", server.port)
+            async with stream:
+                await stream.send(b"NONSENSE\r\n\r\n")
+                assert (await stream.receive()).startswith(b"HTTP/1.1 400 ")
+            # A WebSocket upgrade outside /realtime is not found.
+            request_ = ConnectRequest(
+                url=f"ws://127.0.0.1:{server.port}/v1/other", headers={"Authorization": "k"}
+            )
+            with pytest.raises(NotFoundError):
+                await connect_websocket(request_)

@@ -468,7 +468,15 @@ class FakeRealtimeServer:
                 headers=head.lower,
                 body=body,
             )
-            response = await self.rest.handle(request)
+            try:
+                response = await self.rest.handle(request)
+            except Exception:
+                logger.exception("fake server: the REST handler failed")
+                response = HTTPResponse(
+                    500,
+                    {"content-type": "application/json"},
+                    b'{"error": {"message": "The fake server failed.", "type": "server_error"}}',
+                )
             keep_alive = head.lower.get("connection", "").lower() != "close" and head.version == (
                 "HTTP/1.1"
             )
