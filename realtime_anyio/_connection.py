@@ -16,7 +16,7 @@ import logging
 import math
 import os
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 import anyio
 import anyio.lowlevel
 import msgspec
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._config import ApiKey, ClientConfig, TokenProvider, redact
 from ._errors import (
@@ -80,6 +79,7 @@ from .events import (
     to_client_event,
 )
 from .transport import ConnectRequest, Transport, TransportFactory, connect_websocket
+from .transport._lowlevel import cancel_checker
 
 
 def _group_types() -> tuple[type[BaseException], ...]:
@@ -195,6 +195,81 @@ def _describe(event: object) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
+class _EventQueue:
+    """The bounded buffer between the reader task and ``receive``.
+
+    Not an anyio memory stream: receiving an event that is already buffered costs one cheap
+    cancellation check here, where a memory stream adds a scheduling checkpoint per event.
+    """
+
+    __slots__ = ("_closed", "_items", "_readable", "_writable", "capacity")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: deque[ReceivedEvent] = deque()
+        self._readable: anyio.Event | None = None
+        self._writable: anyio.Event | None = None
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put_nowait(self, event: ReceivedEvent, *, force: bool = False) -> bool:
+        """Append ``event``; False (and nothing appended) when full, unless ``force``."""
+        items = self._items
+        if len(items) >= self.capacity and not force:
+            return False
+        items.append(event)
+        readable = self._readable
+        if readable is not None:
+            self._readable = None
+            readable.set()
+        return True
+
+    async def wait_writable(self) -> None:
+        """Wait until there is room (or the queue is closed)."""
+        while len(self._items) >= self.capacity and not self._closed:
+            writable = self._writable
+            if writable is None:
+                writable = self._writable = anyio.Event()
+            await writable.wait()
+
+    def get_nowait(self) -> ReceivedEvent:
+        """The oldest event; ``WouldBlock`` when empty, ``EndOfStream`` once closed and empty."""
+        items = self._items
+        if items:
+            event = items.popleft()
+            writable = self._writable
+            if writable is not None:
+                self._writable = None
+                writable.set()
+            return event
+        if self._closed:
+            raise anyio.EndOfStream
+        raise anyio.WouldBlock
+
+    async def wait_readable(self) -> None:
+        """Wait until an event is buffered (or the queue is closed)."""
+        while not self._items and not self._closed:
+            readable = self._readable
+            if readable is None:
+                readable = self._readable = anyio.Event()
+            await readable.wait()
+
+    def close(self) -> None:
+        """No more events: receivers drain what is buffered, then see ``EndOfStream``."""
+        self._closed = True
+        for event in (self._readable, self._writable):
+            if event is not None:
+                event.set()
+        self._readable = self._writable = None
+
+    def clear(self) -> None:
+        """Close and drop what is buffered."""
+        self.close()
+        self._items.clear()
+
+
 class RealtimeConnection:
     """One open Realtime WebSocket session; get it from :func:`open_realtime`.
 
@@ -222,13 +297,9 @@ class RealtimeConnection:
         self.close_timeout = close_timeout
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
-        self._events_in: MemoryObjectSendStream[ReceivedEvent]
-        self._events_out: MemoryObjectReceiveStream[ReceivedEvent]
-        self._events_in, self._events_out = anyio.create_memory_object_stream[ReceivedEvent](
-            receive_buffer
-        )
+        self._events = _EventQueue(receive_buffer)
+        self._check_cancel: Callable[[], Awaitable[None]] | None = None
         self._receive_buffer = receive_buffer
-        self._prelude: deque[ReceivedEvent] = deque()
         # The writer's queue: encoded frames waiting for the writer task.
         self._queue: deque[bytes] = deque()
         self._queue_limit = send_buffer
@@ -305,18 +376,20 @@ class RealtimeConnection:
 
         Cancellation: safe; no event is lost.
         """
-        await anyio.lowlevel.checkpoint_if_cancelled()
-        if self._prelude:
-            return self._prelude.popleft()
-        try:
-            return self._events_out.receive_nowait()
-        except anyio.WouldBlock:
+        check = self._check_cancel
+        if check is None:
+            check = self._check_cancel = cancel_checker()
+        await check()
+        events = self._events
+        while True:
             try:
-                return await self._events_out.receive()
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                raise self._closed_error()  # noqa: B904 - the cause is chained explicitly
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise self._closed_error()  # noqa: B904 - the cause is chained explicitly
+                return events.get_nowait()
+            except anyio.WouldBlock:
+                await events.wait_readable()
+            except anyio.EndOfStream:
+                break
+        # Raised outside the handler so that the recorded cause stays chained.
+        raise self._closed_error()
 
     recv = receive
 
@@ -565,7 +638,6 @@ class RealtimeConnection:
     def statistics(self) -> ConnectionStatistics:
         """A snapshot of this connection's counters; cheap to call."""
         transport = self._transport
-        stats = self._events_out.statistics()
         closed = self._closed
         return ConnectionStatistics(
             frames_sent=self._frames_sent,
@@ -574,8 +646,8 @@ class RealtimeConnection:
             bytes_received=transport.bytes_received,
             events_sent=MappingProxyType(dict(self._events_sent)),
             events_received=MappingProxyType(dict(self._events_received)),
-            receive_buffer_used=stats.current_buffer_used + len(self._prelude),
-            receive_buffer_size=stats.max_buffer_size,
+            receive_buffer_used=len(self._events),
+            receive_buffer_size=self._events.capacity,
             send_queue_used=len(self._queue),
             send_queue_size=self._queue_limit,
             direct_sends=self._direct_sends,
@@ -615,7 +687,7 @@ class RealtimeConnection:
             self._closed = exc
             if exc.code != 1000 or type(exc) is not ConnectionClosed:
                 logger.debug("connection closed: %s", exc)
-        self._events_in.close()
+        self._events.close()
         self._queue_closed = True
         for event in (self._writer_wake, self._space):
             if event is not None:
@@ -694,7 +766,7 @@ class RealtimeConnection:
 
     async def _reader(self) -> None:
         transport = self._transport
-        send_nowait = self._events_in.send_nowait
+        put_nowait = self._events.put_nowait
         debug = logger.isEnabledFor(logging.DEBUG)
         try:
             with self._reader_scope:
@@ -711,15 +783,14 @@ class RealtimeConnection:
                         self._last_error = event
                     if self._waiters:
                         self._deliver_to_waiters(event)
-                    try:
-                        send_nowait(event)
-                    except anyio.WouldBlock:
+                    if not put_nowait(event):
                         self._reader_stalls += 1
                         self._reader_blocked = True
                         try:
-                            await self._events_in.send(event)
+                            await self._events.wait_writable()
                         finally:
                             self._reader_blocked = False
+                        put_nowait(event, force=True)
         except ConnectionClosed as exc:
             self._fail(self._close_error(exc))
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -824,7 +895,7 @@ class RealtimeConnection:
             event = self._decode(message.data) if message.text else self._binary(message.data)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("< %s", _describe(event))
-            self._prelude.append(event)
+            self._events.put_nowait(event, force=True)
             if not isinstance(event, Error):
                 return
             self._last_error = event
@@ -866,7 +937,7 @@ class RealtimeConnection:
             if self._closed is None:
                 self._closed = ConnectionClosed(1000, "closed by the client")
             self._fail(self._closed)
-            self._events_out.close()
+            self._events.clear()
 
 
 def _new_item_id() -> str:
@@ -1109,8 +1180,7 @@ async def _connect(
             await conn._await_session(deadline)  # pyright: ignore[reportPrivateUsage]
     except BaseException:
         if conn is not None:
-            conn._events_in.close()  # pyright: ignore[reportPrivateUsage]
-            conn._events_out.close()  # pyright: ignore[reportPrivateUsage]
+            conn._events.clear()  # pyright: ignore[reportPrivateUsage]
         with anyio.CancelScope(shield=True):
             await opened.abort()
         raise

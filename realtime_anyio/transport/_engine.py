@@ -41,12 +41,11 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import NamedTuple
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 from websockets.exceptions import InvalidState, PayloadTooBig
 from websockets.exceptions import ProtocolError as WSProtocolError
 from websockets.frames import Frame, Opcode
@@ -59,6 +58,7 @@ from .._errors import (
     MessageTooLarge,
     RemoteProtocolError,
 )
+from ._lowlevel import cancel_checker
 
 __all__ = ["DEFAULT_READ_SIZE", "Message", "WebSocketEngine"]
 
@@ -102,6 +102,7 @@ class WebSocketEngine:
         self._fragments: list[bytes | bytearray | memoryview] = []
         self._fragment_text = False
         self._pings: dict[bytes, anyio.Event] = {}
+        self._check_cancel: Callable[[], Awaitable[None]] | None = None
         self._write_lock = anyio.Lock(fast_acquire=True)
         self._read_lock = anyio.Lock(fast_acquire=True)
         self._discard = False
@@ -164,7 +165,10 @@ class WebSocketEngine:
         while True:
             if messages:
                 # Messages already buffered must still honour a pending cancel.
-                await anyio.lowlevel.checkpoint_if_cancelled()
+                check = self._check_cancel
+                if check is None:
+                    check = self._check_cancel = cancel_checker()
+                await check()
                 return messages.popleft()
             if self._closed_exc is not None:
                 raise self._closed_exc

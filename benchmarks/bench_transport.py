@@ -1,0 +1,422 @@
+"""Connection benchmark: realtime_anyio (asyncio and trio) side by side with the official SDK.
+
+Run by hand: ``.venv/bin/python benchmarks/bench_transport.py [--quick]``.
+
+One loopback server runs in a separate process (raw sockets, pre-framed data, the ``websockets``
+Sans-I/O server protocol to parse what clients send), so the clients do not share a GIL with it.
+Every client talks to that same server in the same run; results are printed as a Markdown table
+with ratios against the official SDK (``openai.AsyncOpenAI(...).realtime.connect``, asyncio).
+
+Scenarios:
+
+* receive: the server sends ``N`` ``response.output_audio.delta`` events of 100 ms of audio as
+  fast as it can; the client receives and decodes each one (audio to bytes). Events per second.
+* burst send: the client sends ``N`` ``input_audio_buffer.append`` of 20 ms as fast as it can;
+  the server acknowledges the last one. Appends per second.
+* duplex: real-time pacing for a few seconds, 20 ms chunks both ways. CPU time of the client
+  process per audio-second, and the p99 latency from the server's write to the client having
+  the decoded event (the server stamps CLOCK_MONOTONIC into ``event_id``).
+* close: the server streams deltas without pause; time for the client to leave its block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+# ---------------------------------------------------------------------------------------------
+# The server (runs in a subprocess: ``bench_transport.py --serve``)
+# ---------------------------------------------------------------------------------------------
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+PCM_100MS = bytes(range(256)) * 18 + bytes(range(192))  # 4800 bytes: 100 ms of 24 kHz PCM16
+PCM_20MS = PCM_100MS[:960]
+
+
+def frame(payload: bytes, opcode: int = 1) -> bytes:
+    """One unmasked server frame."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x80 | opcode, n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
+    return head + payload
+
+
+def delta(audio: bytes, event_id: str = "event_x") -> bytes:
+    return json.dumps(
+        {
+            "type": "response.output_audio.delta",
+            "event_id": event_id,
+            "response_id": "resp_1",
+            "item_id": "item_1",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": base64.b64encode(audio).decode(),
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+HELLO = frame(
+    json.dumps(
+        {
+            "type": "session.created",
+            "event_id": "event_0",
+            "session": {"type": "realtime", "id": "sess_1", "model": "m"},
+        }
+    ).encode()
+)
+
+
+class Peer:
+    """One accepted connection: blocking socket, Sans-I/O parsing of client frames."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        from websockets.protocol import State
+        from websockets.server import ServerProtocol
+
+        self.sock = sock
+        self.lock = threading.Lock()
+        self.protocol = ServerProtocol(max_size=None, state=State.OPEN)
+        self.closed = threading.Event()
+        self.text_frames = 0
+
+    def send(self, data: bytes) -> None:
+        with self.lock:
+            self.sock.sendall(data)
+
+    def pump(self, on_text: Callable[[int], None] | None = None) -> None:
+        """Read client frames until the client closes; echo its close."""
+        from websockets.frames import Opcode
+
+        protocol = self.protocol
+        try:
+            while True:
+                data = self.sock.recv(262144)
+                if not data:
+                    protocol.receive_eof()
+                else:
+                    protocol.receive_data(data)
+                for event in protocol.events_received():
+                    if event.opcode is Opcode.TEXT:
+                        self.text_frames += 1
+                        if on_text is not None:
+                            on_text(self.text_frames)
+                    elif event.opcode is Opcode.CLOSE:
+                        self.closed.set()
+                out = [d for d in protocol.data_to_send() if d]
+                if out:
+                    self.send(b"".join(out))
+                if self.closed.is_set() or not data:
+                    break
+        except OSError:
+            pass
+        finally:
+            self.closed.set()
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+
+
+def handshake(sock: socket.socket) -> dict[str, list[str]]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("no handshake")
+        data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    lines = head.split("\r\n")
+    path = lines[0].split(" ")[1]
+    headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:])}
+    accept = base64.b64encode(
+        hashlib.sha1((headers["sec-websocket-key"] + GUID).encode()).digest()
+    ).decode()
+    sock.sendall(
+        (
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        ).encode()
+    )
+    return parse_qs(urlsplit(path).query)
+
+
+def serve_connection(sock: socket.socket) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    query = handshake(sock)
+    mode = query["model"][0]
+    n = int(query.get("n", ["0"])[0])
+    peer = Peer(sock)
+    peer.send(HELLO)
+    if mode == "recv":
+        blob = frame(delta(PCM_100MS)) * n
+        threading.Thread(target=peer.send, args=(blob,), daemon=True).start()
+        peer.pump()
+    elif mode == "burst":
+        ack = frame(json.dumps({"type": "input_audio_buffer.cleared"}).encode())
+
+        def on_text(count: int) -> None:
+            if count == n:
+                peer.send(ack)
+
+        peer.pump(on_text)
+    elif mode == "duplex":
+        seconds = float(query["seconds"][0])
+
+        def write() -> None:
+            start = time.monotonic()
+            for i in range(int(seconds / 0.02)):
+                target = start + i * 0.02
+                pause = target - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                if peer.closed.is_set():
+                    return
+                peer.send(frame(delta(PCM_20MS, f"event_{time.monotonic_ns()}")))
+
+        threading.Thread(target=write, daemon=True).start()
+        peer.pump()
+    elif mode == "stream":
+        chunk = frame(delta(PCM_100MS)) * 20
+
+        def write() -> None:
+            try:
+                while not peer.closed.is_set():
+                    peer.send(chunk)
+            except OSError:
+                pass
+
+        threading.Thread(target=write, daemon=True).start()
+        peer.pump()
+
+
+def serve() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    print(listener.getsockname()[1], flush=True)
+    while True:
+        sock, _ = listener.accept()
+        threading.Thread(target=serve_connection, args=(sock,), daemon=True).start()
+
+
+# ---------------------------------------------------------------------------------------------
+# The clients
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    receive_eps: float = 0.0
+    send_eps: float = 0.0
+    cpu_ms_per_s: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    close_ms: float = 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def ours(base: str, n_recv: int, n_send: int, seconds: float, **options: Any) -> Result:
+    import anyio
+
+    from realtime_anyio._connection import open_realtime
+
+    result = Result()
+    opts: dict[str, Any] = {"websocket_base_url": base, "api_key": "x", **options}
+
+    async with open_realtime(model="recv", extra_query={"n": str(n_recv)}, **opts) as conn:
+        await conn.receive()
+        start = time.perf_counter()
+        total = 0
+        for _ in range(n_recv):
+            event = await conn.receive()
+            total += len(event.delta)  # type: ignore[union-attr]
+        result.receive_eps = n_recv / (time.perf_counter() - start)
+        assert total == n_recv * len(PCM_100MS)
+
+    async with open_realtime(model="burst", extra_query={"n": str(n_send)}, **opts) as conn:
+        await conn.receive()
+        append = conn.input_audio_buffer.append
+        start = time.perf_counter()
+        for _ in range(n_send):
+            await append(PCM_20MS)
+        await conn.receive()
+        result.send_eps = n_send / (time.perf_counter() - start)
+
+    async with open_realtime(
+        model="duplex", extra_query={"seconds": str(seconds)}, **opts
+    ) as conn:
+        await conn.receive()
+        latencies: list[float] = []
+
+        async def pump() -> None:
+            next_at = anyio.current_time()
+            for _ in range(int(seconds / 0.02)):
+                next_at += 0.02
+                await conn.input_audio_buffer.append(PCM_20MS)
+                await anyio.sleep(max(0.0, next_at - anyio.current_time()))
+
+        cpu = time.process_time()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump)
+            for _ in range(int(seconds / 0.02)):
+                event = await conn.receive()
+                pcm = event.delta  # type: ignore[union-attr]
+                assert len(pcm) == len(PCM_20MS)
+                sent = int(event.event_id.split("_")[1])  # type: ignore[union-attr]
+                latencies.append((time.monotonic_ns() - sent) / 1e6)
+        result.cpu_ms_per_s = (time.process_time() - cpu) * 1000 / seconds
+        result.p50_ms = percentile(latencies, 0.5)
+        result.p99_ms = percentile(latencies, 0.99)
+
+    async with open_realtime(model="stream", **opts) as conn:
+        for _ in range(200):
+            await conn.receive()
+        start = time.perf_counter()
+    result.close_ms = (time.perf_counter() - start) * 1000
+    return result
+
+
+async def official(base: str, n_recv: int, n_send: int, seconds: float) -> Result:
+    import openai
+
+    client = openai.AsyncOpenAI(api_key="x", websocket_base_url=base)
+    result = Result()
+    b64_20ms = base64.b64encode(PCM_20MS).decode()
+
+    async with client.realtime.connect(model="recv", extra_query={"n": str(n_recv)}) as conn:
+        await conn.recv()
+        start = time.perf_counter()
+        total = 0
+        for _ in range(n_recv):
+            event: Any = await conn.recv()
+            total += len(base64.b64decode(event.delta))
+        result.receive_eps = n_recv / (time.perf_counter() - start)
+        assert total == n_recv * len(PCM_100MS)
+
+    async with client.realtime.connect(model="burst", extra_query={"n": str(n_send)}) as conn:
+        await conn.recv()
+        start = time.perf_counter()
+        for _ in range(n_send):
+            await conn.input_audio_buffer.append(audio=b64_20ms)
+        await conn.recv()
+        result.send_eps = n_send / (time.perf_counter() - start)
+
+    async with client.realtime.connect(
+        model="duplex", extra_query={"seconds": str(seconds)}
+    ) as conn:
+        await conn.recv()
+        latencies: list[float] = []
+        loop = asyncio.get_running_loop()
+
+        async def pump() -> None:
+            next_at = loop.time()
+            for _ in range(int(seconds / 0.02)):
+                next_at += 0.02
+                await conn.input_audio_buffer.append(audio=b64_20ms)
+                await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+        cpu = time.process_time()
+        task = asyncio.create_task(pump())
+        for _ in range(int(seconds / 0.02)):
+            event = await conn.recv()
+            pcm = base64.b64decode(event.delta)
+            assert len(pcm) == len(PCM_20MS)
+            sent = int(event.event_id.split("_")[1])
+            latencies.append((time.monotonic_ns() - sent) / 1e6)
+        await task
+        result.cpu_ms_per_s = (time.process_time() - cpu) * 1000 / seconds
+        result.p50_ms = percentile(latencies, 0.5)
+        result.p99_ms = percentile(latencies, 0.99)
+
+    start = time.perf_counter()
+    async with client.realtime.connect(model="stream") as conn:
+        for _ in range(200):
+            await conn.recv()
+        start = time.perf_counter()
+    result.close_ms = (time.perf_counter() - start) * 1000
+    await client.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="smaller runs")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duplex duration")
+    args = parser.parse_args()
+    if args.serve:
+        serve()
+        return
+
+    import anyio
+
+    n_recv, n_send, seconds = (2000, 5000, 2.0) if args.quick else (20000, 50000, args.seconds)
+    server = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "--serve"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        base = f"ws://127.0.0.1:{port}/v1"
+        rows: dict[str, Result] = {}
+        print("official SDK (asyncio) ...", file=sys.stderr)
+        rows["official SDK (asyncio)"] = asyncio.run(official(base, n_recv, n_send, seconds))
+        for backend in ("asyncio", "trio"):
+            print(f"realtime_anyio ({backend}) ...", file=sys.stderr)
+            rows[f"realtime_anyio ({backend})"] = anyio.run(
+                ours, base, n_recv, n_send, seconds, backend=backend
+            )
+        from realtime_anyio.transport import connect_trio_websocket
+
+        print("realtime_anyio (trio, trio-websocket transport) ...", file=sys.stderr)
+        rows["realtime_anyio (trio-websocket)"] = anyio.run(
+            lambda: ours(base, n_recv, n_send, seconds, transport=connect_trio_websocket),
+            backend="trio",
+        )
+    finally:
+        server.kill()
+        server.wait()
+    ref = rows["official SDK (asyncio)"]
+    print(
+        f"\nreceive: {n_recv} x 100 ms deltas; burst: {n_send} x 20 ms appends; "
+        f"duplex: {seconds:g} s of 20 ms chunks both ways at real-time pacing\n"
+    )
+    print(
+        "| client | receive (events/s) | burst send (appends/s) | duplex CPU (ms per audio-s) "
+        "| latency p50 / p99 (ms) | close while streaming (ms) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, r in rows.items():
+        print(
+            f"| {name} | {r.receive_eps:,.0f} ({r.receive_eps / ref.receive_eps:.1f}x) "
+            f"| {r.send_eps:,.0f} ({r.send_eps / ref.send_eps:.1f}x) "
+            f"| {r.cpu_ms_per_s:.1f} ({r.cpu_ms_per_s / ref.cpu_ms_per_s:.2f}x) "
+            f"| {r.p50_ms:.2f} / {r.p99_ms:.2f} "
+            f"| {r.close_ms:,.1f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
