@@ -37,6 +37,8 @@ async def realtime_server(
 
     ``realtime_server.url`` is the ``websocket_base_url`` and ``realtime_server.http_url`` the
     REST ``base_url``; ``realtime_server.script`` holds the replies.
+
+    Cancellation: the server is shut down (connected clients get close 1001).
     """
     options: dict[str, Any] = {}
     marker = request.node.get_closest_marker("realtime_server")

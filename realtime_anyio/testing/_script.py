@@ -267,7 +267,10 @@ class Script:
         self._transcripts.clear()
 
     async def next_reply(self, context: TurnContext) -> Reply:
-        """The reply for this turn: the next queued one, else the responder's."""
+        """The reply for this turn: the next queued one, else the responder's.
+
+        Cancellation: safe for queued replies; an async responder is cancelled with it.
+        """
         if self._replies:
             return self._replies.popleft()
         produced = self._responder(context)

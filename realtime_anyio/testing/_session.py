@@ -33,6 +33,8 @@ from ._conversation import Conversation, normalize_client_item
 from ._ids import IdFactory
 from ._script import Failure, Reply, Say, Script, ToolCall, TurnContext
 from ._settings import (
+    REALTIME_KEYS,
+    TRANSCRIPTION_KEYS,
     apply_session_update,
     default_realtime_session,
     default_transcription_session,
@@ -101,19 +103,31 @@ class Link(Protocol):
     """The socket side of a session, as the server provides it."""
 
     async def send(self, data: bytes) -> None:
-        """Send one text frame (UTF-8 JSON); raises :class:`LinkClosed` when closed."""
+        """Send one text frame (UTF-8 JSON); once the link is closed, frames are dropped.
+
+        Cancellation: the frame is sent whole or not at all.
+        """
         ...
 
     async def receive(self) -> str | bytes:
-        """The next data frame (text as ``str``); raises :class:`LinkClosed` when closed."""
+        """The next data frame (text as ``str``); raises :class:`LinkClosed` when closed.
+
+        Cancellation: safe; no frame is lost.
+        """
         ...
 
     async def close(self, code: int, reason: str = "") -> None:
-        """Start the closing handshake with ``code`` and ``reason``."""
+        """Start the closing handshake with ``code`` and ``reason``.
+
+        Cancellation: safe; the close frame is queued before the first await.
+        """
         ...
 
     async def abort(self) -> None:
-        """Drop the TCP connection without a close frame."""
+        """Drop the TCP connection without a close frame.
+
+        Cancellation: shielded; returns promptly.
+        """
         ...
 
 
@@ -231,10 +245,12 @@ class FakeSession:
     # -- configuration -------------------------------------------------------------------------
 
     def _apply_initial(self, initial: dict[str, Any]) -> None:
-        update = {k: v for k, v in initial.items() if k not in ("id", "object", "expires_at")}
-        update.setdefault("type", self.kind)
-        if update.get("type") != self.kind or "client_secret" in update:
+        """Start from a client secret's or an accepted call's configuration."""
+        if initial.get("type", self.kind) != self.kind:
             return
+        allowed = REALTIME_KEYS if self.kind == "realtime" else TRANSCRIPTION_KEYS
+        update = {k: v for k, v in initial.items() if k in allowed and k != "model"}
+        update["type"] = self.kind
         try:
             self.session = apply_session_update(self.session, update, voice_locked=False)
         except Invalid:

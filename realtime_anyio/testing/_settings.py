@@ -26,6 +26,8 @@ from ._validate import (
 
 __all__ = [
     "DEFAULT_INSTRUCTIONS",
+    "REALTIME_KEYS",
+    "TRANSCRIPTION_KEYS",
     "apply_session_update",
     "default_realtime_session",
     "default_transcription_session",
@@ -59,7 +61,7 @@ _SERVER_VAD_KEYS = (
     "interrupt_response",
 )
 _SEMANTIC_VAD_KEYS = ("type", "eagerness", "create_response", "interrupt_response")
-_REALTIME_KEYS = (
+REALTIME_KEYS = (
     "type",
     "output_modalities",
     "model",
@@ -75,7 +77,7 @@ _REALTIME_KEYS = (
     "truncation",
     "prompt",
 )
-_TRANSCRIPTION_KEYS = ("type", "audio", "include")
+TRANSCRIPTION_KEYS = ("type", "audio", "include")
 
 
 def default_turn_detection() -> dict[str, Any]:
@@ -376,7 +378,7 @@ def apply_session_update(
             f"Cannot update a {current['type']} session to a {kind} session.",
             "session.type",
         )
-    _check_keys(fields, _REALTIME_KEYS if kind == "realtime" else _TRANSCRIPTION_KEYS, path)
+    _check_keys(fields, REALTIME_KEYS if kind == "realtime" else TRANSCRIPTION_KEYS, path)
     new = copy.deepcopy(current)
     for key, value in fields.items():
         where = join_path(path, key)
