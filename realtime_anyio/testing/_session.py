@@ -1143,8 +1143,8 @@ class FakeSession:
                     chunk, pending = pending[:chunk_pcm], pending[chunk_pcm:]
                     await self._send_audio(response, ids, chunk, fmt, item_id, sent_audio)
                     await self._pace_audio(response, started)
-                if not audio_mode or self.options.pacing != "realtime":
-                    await anyio.lowlevel.checkpoint()
+                # Let a cancel or a barge-in in, even when no chunk was due.
+                await anyio.lowlevel.checkpoint()
             if pending and not response.stopped:
                 await self._send_audio(response, ids, pending, fmt, item_id, sent_audio)
             await self._send({"type": "response.output_audio.done", **ids})
