@@ -51,7 +51,10 @@ def _parser() -> argparse.ArgumentParser:
         help="event loop to run on (default: trio)",
     )
     common.add_argument(
-        "--debug", action="store_true", help="show tracebacks instead of one-line errors"
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks instead of one-line errors",
     )
 
     remote = argparse.ArgumentParser(add_help=False)
@@ -72,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="A structured-concurrency client for the OpenAI Realtime API, and a local "
         "Realtime server for tests and demos.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks instead of one-line errors"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
