@@ -278,3 +278,27 @@ async def test_appended_audio_must_be_base64() -> None:
             await configure(wire, turn_detection=None)
             await wire.send({"type": "input_audio_buffer.commit"})
             await wire.until("input_audio_buffer.committed")
+
+
+async def test_transcription_session_transcribes_without_responses() -> None:
+    pcm = silence(0.3) + speech("Dictation works") + silence(0.6)
+    with anyio.fail_after(10):
+        async with FakeRealtimeServer() as server:
+            server.script.transcripts("Dictation works.")
+            async with connect(server, query="intent=transcription") as wire:
+                await wire.send(
+                    {
+                        "type": "session.update",
+                        "session": {
+                            "type": "transcription",
+                            "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}},
+                        },
+                    }
+                )
+                session = (await wire.until("session.updated"))["session"]
+                assert session["audio"]["input"]["transcription"]["model"] == "gpt-4o-transcribe"
+                await wire.append(pcm)
+                events = await wire.collect("conversation.item.input_audio_transcription.completed")
+                assert events[-1]["transcript"] == "Dictation works."
+                rest = await wire.quiet(0.2)
+                assert not any(e["type"].startswith(("response.", "rate_limits")) for e in rest)

@@ -862,6 +862,8 @@ class FakeSession:
         await self._start_response(params, auto=False)
 
     async def _start_response(self, params: dict[str, Any], *, auto: bool) -> None:
+        if self.kind == "transcription":
+            return  # turn detection only segments audio for transcription there
         in_conversation = params.get("conversation", "auto") != "none"
         active = self._active_default()
         if in_conversation and active is not None:
