@@ -20,6 +20,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
+from time import monotonic
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
@@ -110,6 +111,10 @@ logger = logging.getLogger("realtime_anyio")
 #: ``conversation.item.retrieved`` with audio) is ~20 MiB of JSON.
 DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
 _BATCH_BYTES = 1024 * 1024
+#: Sends closer together than this are a burst: they go through the writer, which writes them
+#: in batches (one syscall for many frames). Sends spaced further apart (real-time audio) are
+#: written directly by the sending task, saving the writer's wake-up.
+_BURST_GAP = 0.001
 
 
 @dataclass(frozen=True)
@@ -307,6 +312,7 @@ class RealtimeConnection:
         self._writer_wake: anyio.Event | None = None
         self._space: anyio.Event | None = None
         self._queue_closed = False
+        self._last_send = -math.inf
         self._writer_done = anyio.Event()
         self._reader_done = anyio.Event()
         self._reader_scope = anyio.CancelScope()
@@ -524,10 +530,16 @@ class RealtimeConnection:
         self._enqueue(data, typed.type)
 
     async def _send_frame(self, data: bytes, kind: str) -> None:
-        await anyio.lowlevel.checkpoint_if_cancelled()
+        check = self._check_cancel
+        if check is None:
+            check = self._check_cancel = cancel_checker()
+        await check()
         self._check_open()
         transport = self._transport
-        if not self._queue and not self._writer_active and transport.idle:
+        now = monotonic()
+        burst = now - self._last_send < _BURST_GAP
+        self._last_send = now
+        if not burst and not self._queue and not self._writer_active and transport.idle:
             self._count_sent(kind)
             self._direct_sends += 1
             try:
@@ -767,11 +779,16 @@ class RealtimeConnection:
     async def _reader(self) -> None:
         transport = self._transport
         put_nowait = self._events.put_nowait
+        receive_nowait = transport.receive_nowait
         debug = logger.isEnabledFor(logging.DEBUG)
         try:
             with self._reader_scope:
                 while True:
-                    message = await transport.receive()
+                    # Drain what the last read brought in before awaiting the network again;
+                    # receive() checks for cancellation per event on the user's side.
+                    message = receive_nowait()
+                    if message is None:
+                        message = await transport.receive()
                     self._frames_received += 1
                     if message.text:
                         event = self._decode(message.data)

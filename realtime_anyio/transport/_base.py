@@ -53,6 +53,11 @@ class Transport(Protocol):
         """
         ...
 
+    def receive_nowait(self) -> Message | None:
+        """A message already read from the network, or ``None`` (never waits, never checks
+        for cancellation: for a reader that drains what one read brought in)."""
+        ...
+
     async def send_text(self, data: bytes | bytearray | str) -> None:
         """Send one text message.
 

@@ -103,7 +103,9 @@ class WebSocketEngine:
         self._fragment_text = False
         self._pings: dict[bytes, anyio.Event] = {}
         self._check_cancel: Callable[[], Awaitable[None]] | None = None
-        self._write_lock = anyio.Lock(fast_acquire=True)
+        # A flag, not an anyio.Lock: every send takes it, and the flag costs nothing.
+        self._writing = False
+        self._write_done: anyio.Event | None = None
         self._read_lock = anyio.Lock(fast_acquire=True)
         self._discard = False
         self._eof = False
@@ -119,7 +121,7 @@ class WebSocketEngine:
     @property
     def idle(self) -> bool:
         """True when no task is writing, so a send would write at once."""
-        return not self._write_lock.locked()
+        return not self._writing
 
     @property
     def open(self) -> bool:
@@ -175,8 +177,10 @@ class WebSocketEngine:
             await self._read_more()
 
     def receive_message_nowait(self) -> Message | None:
-        """Return a message already buffered by an earlier read, or ``None``."""
+        """Return a message already buffered by an earlier read, or ``None`` (no checkpoint)."""
         return self._messages.popleft() if self._messages else None
+
+    receive_nowait = receive_message_nowait
 
     async def _read_more(self) -> None:
         async with self._read_lock:
@@ -192,9 +196,8 @@ class WebSocketEngine:
                 self.bytes_received += len(chunk)
                 protocol.receive_data(chunk)
             self._process(protocol.events_received())
-            if protocol.writes and not self._write_lock.locked():
-                with anyio.CancelScope(shield=True):
-                    await self._flush_locked()
+            if protocol.writes and not self._writing:
+                await self._write_now()
 
     def _process(self, events: Sequence[object]) -> None:
         discard = self._discard
@@ -322,16 +325,33 @@ class WebSocketEngine:
     async def flush(self) -> None:
         """Write everything the protocol has queued, in order, holding the write lock.
 
-        Cancellation: waiting for the lock may be cancelled (whoever holds it writes our bytes);
-        the write itself is shielded.
+        Cancellation: waiting for another task's write may be cancelled (that task writes our
+        bytes too); the write itself is shielded.
         """
-        async with self._write_lock:
-            with anyio.CancelScope(shield=True):
-                await self._flush_locked()
+        while self._writing:
+            # The writer in progress also writes what we queued; wait for it to finish.
+            done = self._write_done
+            if done is None:
+                done = self._write_done = anyio.Event()
+            await done.wait()
+        if self.protocol.writes:
+            await self._write_now()
         if self._write_error is not None:
             raise ConnectionLost(1006, "the connection failed while writing") from (
                 self._write_error
             )
+
+    async def _write_now(self) -> None:
+        self._writing = True
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._flush_locked()
+        finally:
+            self._writing = False
+            done = self._write_done
+            if done is not None:
+                self._write_done = None
+                done.set()
 
     async def _flush_locked(self) -> None:
         protocol = self.protocol

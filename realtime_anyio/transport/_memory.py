@@ -141,6 +141,10 @@ class MemoryTransport:
         self.bytes_received += len(item.data)
         return item
 
+    def receive_nowait(self) -> Message | None:
+        """Always ``None``: nothing is read ahead."""
+        return None
+
     def _check(self) -> None:
         if self._closed is not None:
             raise ConnectionClosed(self._closed.code, self._closed.reason) from self._closed

@@ -115,6 +115,10 @@ class TrioWebSocketTransport:
         self.bytes_received += len(message)
         return Message(message, False)
 
+    def receive_nowait(self) -> Message | None:
+        """Always ``None``: trio-websocket's queue is read through :meth:`receive`."""
+        return None
+
     async def _send(self, message: str | bytes) -> None:
         import trio_websocket
 
