@@ -92,3 +92,18 @@ async def test_spoken_turn_and_barge_in(realtime_server: FakeRealtimeServer) -> 
     session = realtime_server.sessions[0]
     assert story is not None
     assert len(session.conversation.audio[(story, 0)]) == (int(received_ms) // 2) * 48
+
+
+async def test_the_docs_example(realtime_server: FakeRealtimeServer) -> None:
+    from realtime_anyio.events import ResponseDone
+
+    realtime_server.script.reply_text("Hi! How can I help?")
+    with anyio.fail_after(10):
+        async with open_realtime(
+            model="gpt-realtime", websocket_base_url=realtime_server.url, api_key="sk-test"
+        ) as conn:
+            await conn.conversation.item.create(item=user_text("Hello"))
+            await conn.response.create()
+            done = await conn.wait_for(ResponseDone)
+    assert done.response.status == "completed"
+    assert realtime_server.sessions[0].conversation.items[-1]["role"] == "assistant"
