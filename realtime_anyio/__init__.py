@@ -6,7 +6,13 @@ and ``realtime_anyio.testing`` the bundled fake server.
 
 from __future__ import annotations
 
+from ._client import Realtime as Realtime
 from ._config import ClientConfig as ClientConfig
+from ._connection import ConnectionStatistics as ConnectionStatistics
+from ._connection import InvalidServerEvent as InvalidServerEvent
+from ._connection import RealtimeConnection as RealtimeConnection
+from ._connection import ReceivedEvent as ReceivedEvent
+from ._connection import open_realtime as open_realtime
 from ._errors import APIConnectionError as APIConnectionError
 from ._errors import APIError as APIError
 from ._errors import APIStatusError as APIStatusError
@@ -43,17 +49,22 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientConfig",
+    "ConnectionStatistics",
     "ConflictError",
     "ConnectTimeout",
     "ConnectionClosed",
     "ConnectionLost",
     "InternalServerError",
+    "InvalidServerEvent",
     "LocalProtocolError",
     "MessageTooLarge",
     "NotFoundError",
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitError",
+    "ReceivedEvent",
+    "Realtime",
+    "RealtimeConnection",
     "RealtimeError",
     "RealtimeInternalError",
     "RemoteProtocolError",
@@ -64,4 +75,5 @@ __all__ = [
     "WebhookSignatureError",
     "WebhookTimestampError",
     "WebhookVerificationError",
+    "open_realtime",
 ]
