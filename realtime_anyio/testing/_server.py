@@ -165,7 +165,7 @@ class _EngineLink:
     async def send(self, data: bytes) -> None:
         async with self._lock:
             await self._apply_faults()
-            await self._wait_if_stalled()
+            await self.wait_if_stalled()
             if self.closing or not self.engine.open:
                 return
             for delay in self.plan.delays:
@@ -204,17 +204,17 @@ class _EngineLink:
             self._resume.set()
             self._resume = None
 
-    async def _wait_if_stalled(self) -> None:
+    async def wait_if_stalled(self) -> None:
         if self._resume is not None:
             await self._resume.wait()
 
     async def receive(self) -> str | bytes:
-        await self._wait_if_stalled()
+        await self.wait_if_stalled()
         try:
             message = await self.engine.receive_message()
         except ConnectionClosed:
             raise LinkClosed from None
-        await self._wait_if_stalled()
+        await self.wait_if_stalled()
         if message.text:
             return bytes(message.data).decode("utf-8", "replace")
         return bytes(message.data)
@@ -548,7 +548,7 @@ class FakeRealtimeServer:
             link = _EngineLink(engine, plan, self.close_timeout)
             async with anyio.create_task_group() as tg:
                 if self.ping_interval:
-                    tg.start_soon(self._ping, engine, self.ping_interval)
+                    tg.start_soon(self._ping, link, self.ping_interval)
                 with anyio.CancelScope() as scope:
                     link.scope = scope
                     await session.run(link)
@@ -558,11 +558,15 @@ class FakeRealtimeServer:
         finally:
             await engine.aclose(1001, "server shutting down")
 
-    async def _ping(self, engine: WebSocketEngine, interval: float) -> None:
+    async def _ping(self, link: _EngineLink, interval: float) -> None:
         # The live service pings about every 20 s with a 4-byte payload and does not close
         # idle clients for missing pongs; neither does this one.
+        engine = link.engine
         while True:
             await anyio.sleep(interval)
+            await link.wait_if_stalled()
+            if link.closing:
+                return
             with anyio.move_on_after(interval):
                 try:
                     await engine.ping()
