@@ -480,3 +480,15 @@ async def test_session_controls_for_tests() -> None:
             else:
                 raise AssertionError("the connection stayed open")
             await session.closed.wait()
+
+
+async def test_waiting_for_client_events() -> None:
+    with anyio.fail_after(5):
+        async with FakeRealtimeServer() as server, connect(server) as wire:
+            session = await server.wait_for_session()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(session.wait_for_received, "conversation.item.create", 2)
+                await wire.send({"type": "conversation.item.create", "item": user_text("a")})
+                await wire.send({"type": "conversation.item.create", "item": user_text("b")})
+            assert session.received_count("conversation.item.create") == 2
+            assert [e["type"] for e in session.received] == ["conversation.item.create"] * 2

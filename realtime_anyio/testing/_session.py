@@ -226,6 +226,8 @@ class FakeSession:
         self.sent: deque[dict[str, Any]] = deque(maxlen=options.history)
         self.closed = anyio.Event()
         self.close_code: int | None = None
+        self._received_counts: dict[str, int] = {}
+        self._received_signal = anyio.Event()
         self._link: Link | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._responses: dict[str, _Response] = {}
@@ -296,6 +298,18 @@ class FakeSession:
         self._vad_item_id = None
 
     # -- control from tests -------------------------------------------------------------------
+
+    def received_count(self, kind: str) -> int:
+        """How many client events of type ``kind`` arrived so far (valid or not)."""
+        return self._received_counts.get(kind, 0)
+
+    async def wait_for_received(self, kind: str, count: int = 1) -> None:
+        """Wait until ``count`` client events of type ``kind`` arrived in this session.
+
+        Cancellation: safe.
+        """
+        while self.received_count(kind) < count:
+            await self._received_signal.wait()
 
     async def send_event(self, event: dict[str, Any]) -> None:
         """Send any server event now (``event_id`` is added); for testing a client's handling
@@ -453,6 +467,10 @@ class FakeSession:
             return
         event: dict[str, Any] = raw  # pyright: ignore[reportUnknownVariableType]
         self.received.append(event)
+        kind_seen = str(event.get("type"))
+        self._received_counts[kind_seen] = self._received_counts.get(kind_seen, 0) + 1
+        self._received_signal.set()
+        self._received_signal = anyio.Event()
         client_event_id = event.get("event_id")
         event_id = client_event_id if isinstance(client_event_id, str) else None
         try:
