@@ -16,7 +16,7 @@ from array import array
 from dataclasses import dataclass
 from operator import mul
 
-__all__ = ["SpeechStarted", "SpeechStopped", "VoiceActivityDetector", "threshold_dbfs"]
+__all__ = ["SpeechStarted", "SpeechStopped", "VoiceActivityDetector", "frame_levels", "threshold_dbfs"]
 
 FRAME_MS = 10
 _MIN_SPEECH_FRAMES = 3
@@ -89,13 +89,6 @@ class VoiceActivityDetector:
         """Forget a speech segment in progress (the buffer was cleared or committed by hand)."""
         self.speaking = False
         self._voiced_run = 0
-
-    def skip(self, pcm: bytes) -> None:
-        """Account for audio that must not be analysed (VAD off) but still moves the clock."""
-        data = self._pending + pcm
-        whole = len(data) - len(data) % self._frame_bytes
-        self._frames += whole // self._frame_bytes
-        self._pending = data[whole:]
 
     def feed(self, pcm: bytes) -> list[SpeechStarted | SpeechStopped]:
         """Analyse ``pcm`` and return the decisions it triggered, in order."""
