@@ -16,7 +16,13 @@ from array import array
 from dataclasses import dataclass
 from operator import mul
 
-__all__ = ["SpeechStarted", "SpeechStopped", "VoiceActivityDetector", "frame_levels", "threshold_dbfs"]
+__all__ = [
+    "SpeechStarted",
+    "SpeechStopped",
+    "VoiceActivityDetector",
+    "frame_levels",
+    "threshold_dbfs",
+]
 
 FRAME_MS = 10
 _MIN_SPEECH_FRAMES = 3
