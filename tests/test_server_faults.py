@@ -137,8 +137,8 @@ async def test_server_pings_and_client_pongs() -> None:
     with anyio.fail_after(5):
         async with FakeRealtimeServer(ping_interval=0.05) as server, connect(server) as wire:
             # Pongs go out while the client reads.
-            await wire.quiet(0.3)
-            assert server.pongs_received >= 2
+            while server.pongs_received < 2:
+                await wire.quiet(0.05)
 
 
 async def test_close_after_events() -> None:
