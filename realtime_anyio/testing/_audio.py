@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import sys
 import wave
 from array import array
@@ -234,7 +235,8 @@ def speech(
     text: str, *, voice: str = "alloy", speed: float = 1.0, rate: int = SAMPLE_RATE
 ) -> bytes:
     """Speech-like PCM for ``text`` (about 60-90 ms per character at ``speed`` 1.0)."""
-    return b"".join(speech_tokens(text.split(" "), voice=voice, speed=speed, rate=rate))
+    words = re.findall(r"\s*\S+", text)
+    return b"".join(speech_tokens(words, voice=voice, speed=speed, rate=rate))
 
 
 # G.711 (ITU-T): segment tables built once.
