@@ -219,12 +219,16 @@ class _EventQueue:
     def __len__(self) -> int:
         return len(self._items)
 
-    def put_nowait(self, event: ReceivedEvent, *, force: bool = False) -> bool:
-        """Append ``event``; False (and nothing appended) when full, unless ``force``."""
+    def put_nowait(self, event: ReceivedEvent, *, force: bool = False, append: bool = True) -> bool:
+        """Append ``event``; False (and nothing appended) when full, unless ``force``.
+
+        ``append=False`` only wakes receivers (the caller appended already).
+        """
         items = self._items
         if len(items) >= self.capacity and not force:
             return False
-        items.append(event)
+        if append:
+            items.append(event)
         readable = self._readable
         if readable is not None:
             self._readable = None
@@ -328,7 +332,6 @@ class RealtimeConnection:
         self._id_counter = 0
         # Statistics.
         self._frames_sent = 0
-        self._frames_received = 0
         self._events_sent: dict[str, int] = {}
         self._events_received: dict[str, int] = {}
         self._direct_sends = 0
@@ -387,6 +390,9 @@ class RealtimeConnection:
             check = self._check_cancel = cancel_checker()
         await check()
         events = self._events
+        items = events._items  # pyright: ignore[reportPrivateUsage]
+        if items and events._writable is None:  # pyright: ignore[reportPrivateUsage]
+            return items.popleft()
         while True:
             try:
                 return events.get_nowait()
@@ -653,7 +659,7 @@ class RealtimeConnection:
         closed = self._closed
         return ConnectionStatistics(
             frames_sent=self._frames_sent,
-            frames_received=self._frames_received,
+            frames_received=sum(self._events_received.values()),
             bytes_sent=transport.bytes_sent,
             bytes_received=transport.bytes_received,
             events_sent=MappingProxyType(dict(self._events_sent)),
@@ -760,26 +766,36 @@ class RealtimeConnection:
         try:
             event: ReceivedEvent = decode_server_event(data)
         except RemoteProtocolError as exc:
-            self._invalid_frames += 1
-            raw = exc.raw if exc.raw is not None else bytes(data)
-            event = InvalidServerEvent(raw, exc)
+            event = self._invalid(exc, data)
         kind = event.type
         counts = self._events_received
         counts[kind] = counts.get(kind, 0) + 1
         return event
 
+    def _invalid(
+        self, exc: RemoteProtocolError, data: bytes | bytearray | memoryview
+    ) -> InvalidServerEvent:
+        self._invalid_frames += 1
+        raw = exc.raw if exc.raw is not None else bytes(data)
+        return InvalidServerEvent(raw, exc)
+
     def _binary(self, data: bytes | bytearray | memoryview) -> InvalidServerEvent:
         self._invalid_frames += 1
         raw = bytes(data)
-        self._events_received["invalid_server_event"] = (
-            self._events_received.get("invalid_server_event", 0) + 1
-        )
+        counts = self._events_received
+        counts[InvalidServerEvent.type] = counts.get(InvalidServerEvent.type, 0) + 1
         return InvalidServerEvent(raw, RemoteProtocolError("binary frame from the server", raw))
 
     async def _reader(self) -> None:
+        # The hot loop of the connection: locals instead of attribute lookups, and the queue's
+        # fast path inlined (it runs once per received event).
         transport = self._transport
-        put_nowait = self._events.put_nowait
         receive_nowait = transport.receive_nowait
+        decode = decode_server_event
+        counts = self._events_received
+        events = self._events
+        items = events._items  # pyright: ignore[reportPrivateUsage]
+        capacity = events.capacity
         debug = logger.isEnabledFor(logging.DEBUG)
         try:
             with self._reader_scope:
@@ -789,25 +805,35 @@ class RealtimeConnection:
                     message = receive_nowait()
                     if message is None:
                         message = await transport.receive()
-                    self._frames_received += 1
-                    if message.text:
-                        event = self._decode(message.data)
+                    data, text = message
+                    if text:
+                        try:
+                            event: ReceivedEvent = decode(data)
+                        except RemoteProtocolError as exc:
+                            event = self._invalid(exc, data)
+                        kind = event.type
+                        counts[kind] = counts.get(kind, 0) + 1
                     else:
-                        event = self._binary(message.data)
+                        event = self._binary(data)
+                        kind = event.type
                     if debug:
                         logger.debug("< %s", _describe(event))
-                    if isinstance(event, Error):
+                    if kind == "error" and isinstance(event, Error):
                         self._last_error = event
                     if self._waiters:
                         self._deliver_to_waiters(event)
-                    if not put_nowait(event):
-                        self._reader_stalls += 1
-                        self._reader_blocked = True
-                        try:
-                            await self._events.wait_writable()
-                        finally:
-                            self._reader_blocked = False
-                        put_nowait(event, force=True)
+                    if len(items) < capacity:
+                        items.append(event)
+                        if events._readable is not None:  # pyright: ignore[reportPrivateUsage]
+                            events.put_nowait(event, force=True, append=False)
+                        continue
+                    self._reader_stalls += 1
+                    self._reader_blocked = True
+                    try:
+                        await events.wait_writable()
+                    finally:
+                        self._reader_blocked = False
+                    events.put_nowait(event, force=True)
         except ConnectionClosed as exc:
             self._fail(self._close_error(exc))
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -908,7 +934,6 @@ class RealtimeConnection:
                 if self._last_error is not None:
                     return
                 raise ConnectTimeout(f"no session.created within the connect timeout ({self.url})")
-            self._frames_received += 1
             event = self._decode(message.data) if message.text else self._binary(message.data)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("< %s", _describe(event))
