@@ -107,3 +107,21 @@ async def test_the_docs_example(realtime_server: FakeRealtimeServer) -> None:
             done = await conn.wait_for(ResponseDone)
     assert done.response.status == "completed"
     assert realtime_server.sessions[0].conversation.items[-1]["role"] == "assistant"
+
+
+@pytest.mark.realtime_server(api_key="azure-key")
+async def test_azure_paths_and_api_key_header(realtime_server: FakeRealtimeServer) -> None:
+    from realtime_anyio.events import SessionCreated
+
+    endpoint = f"http://127.0.0.1:{realtime_server.port}"
+    with anyio.fail_after(10):
+        for version in ("2025-04-01-preview", None):  # deployment-scoped API, then Azure v1
+            async with open_realtime(
+                azure_endpoint=endpoint,
+                api_key="azure-key",
+                azure_deployment="my-deployment",
+                api_version=version,
+            ) as conn:
+                created = await conn.receive()
+                assert isinstance(created, SessionCreated)
+                assert getattr(created.session, "model", None) == "my-deployment"
