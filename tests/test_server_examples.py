@@ -1,4 +1,4 @@
-"""The fake-server example runs offline, on both backends, and exits 0."""
+"""The fake-server examples run offline and exit 0."""
 
 from __future__ import annotations
 
@@ -22,3 +22,16 @@ def test_testing_your_app_example(backend: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("ok: ") == 3
+
+
+def test_official_sdk_example() -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "official_sdk_against_fake.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Hello from the fake server!" in result.stdout
+    assert "(response completed)" in result.stdout
