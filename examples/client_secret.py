@@ -17,8 +17,7 @@ import argparse
 
 import anyio
 
-from realtime_anyio._client import Realtime
-from realtime_anyio._connection import open_realtime
+from realtime_anyio import Realtime, open_realtime
 from realtime_anyio.events import (
     RealtimeSession,
     ResponseDone,

@@ -40,8 +40,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from realtime_anyio import NotFoundError, RealtimeError, WebhookVerificationError
-from realtime_anyio._client import Realtime
+from realtime_anyio import NotFoundError, Realtime, RealtimeError, WebhookVerificationError
 from realtime_anyio.events import (
     ResponseDone,
     ResponseFunctionCallArgumentsDone,

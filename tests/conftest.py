@@ -1,8 +1,11 @@
-"""Shared test configuration: every async test runs on asyncio and on trio."""
+"""Shared test configuration: every async test runs on asyncio and on trio.
+
+``anyio_mode = "auto"`` (pyproject) hands every ``async def`` test to anyio's plugin; this
+fixture parametrizes them over both backends.
+"""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import pytest
@@ -16,10 +19,3 @@ import pytest
 )
 def anyio_backend(request: pytest.FixtureRequest) -> Any:
     return request.param
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        function = getattr(item, "function", None)
-        if function is not None and inspect.iscoroutinefunction(function):
-            item.add_marker(pytest.mark.anyio)
