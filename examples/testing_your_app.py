@@ -20,8 +20,7 @@ import json
 
 import anyio
 
-from realtime_anyio import ConnectionClosed
-from realtime_anyio._connection import open_realtime  # realtime_anyio.open_realtime once exported
+from realtime_anyio import ConnectionClosed, open_realtime
 from realtime_anyio.events import (
     Error,
     FunctionTool,
