@@ -16,8 +16,7 @@ import argparse
 
 import anyio
 
-from realtime_anyio import ServerError
-from realtime_anyio._connection import open_realtime  # realtime_anyio.open_realtime once exported
+from realtime_anyio import ServerError, open_realtime
 from realtime_anyio.events import InputAudioBufferCommitted, ResponseDone, user_text
 from realtime_anyio.testing import FakeRealtimeServer, silence
 

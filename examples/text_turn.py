@@ -15,7 +15,7 @@ import argparse
 
 import anyio
 
-from realtime_anyio._connection import open_realtime  # realtime_anyio.open_realtime once exported
+from realtime_anyio import open_realtime
 from realtime_anyio.events import ResponseDone, ResponseOutputTextDelta, user_text
 from realtime_anyio.testing import FakeRealtimeServer
 

@@ -10,9 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import pytest
 
-from realtime_anyio import AuthenticationError, LocalProtocolError
-from realtime_anyio._client import Realtime
-from realtime_anyio._connection import open_realtime
+from realtime_anyio import AuthenticationError, LocalProtocolError, Realtime, open_realtime
 from realtime_anyio.transport import ConnectRequest, memory_transport_pair
 
 HELLO = json.dumps({"type": "session.created", "session": {"type": "realtime"}})

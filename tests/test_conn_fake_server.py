@@ -12,12 +12,13 @@ from realtime_anyio import (
     ConnectionLost,
     ConnectTimeout,
     InternalServerError,
+    InvalidServerEvent,
     MessageTooLarge,
     NotFoundError,
     ServerError,
     SessionExpired,
+    open_realtime,
 )
-from realtime_anyio._connection import InvalidServerEvent, open_realtime
 from realtime_anyio.events import (
     ConversationItemAdded,
     ConversationItemDeleted,

@@ -10,8 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-from realtime_anyio import ConnectionLost
-from realtime_anyio._connection import open_realtime
+from realtime_anyio import ConnectionLost, open_realtime
 from realtime_anyio.transport import ConnectRequest, MemoryTransport, memory_transport_pair
 
 HELLO = json.dumps({"type": "session.created", "session": {"type": "realtime"}})

@@ -19,13 +19,11 @@ from realtime_anyio import (
     ConnectionClosed,
     ConnectionLost,
     ConnectTimeout,
+    InvalidServerEvent,
     LocalProtocolError,
+    RealtimeConnection,
     ServerError,
     SessionExpired,
-)
-from realtime_anyio._connection import (
-    InvalidServerEvent,
-    RealtimeConnection,
     open_realtime,
 )
 from realtime_anyio.events import (

@@ -28,8 +28,8 @@ from realtime_anyio import (
     PermissionDeniedError,
     RateLimitError,
     SessionExpired,
+    open_realtime,
 )
-from realtime_anyio._connection import open_realtime
 from realtime_anyio.events import InputAudioBufferCleared, user_text
 from realtime_anyio.transport import connect_trio_websocket
 
