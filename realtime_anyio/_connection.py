@@ -824,6 +824,9 @@ class RealtimeConnection:
                         logger.debug("< %s", _describe(event))
                     if kind == "error" and isinstance(event, Error):
                         self._last_error = event
+                    elif self._last_error is not None:
+                        # Only an error right before a close explains the close.
+                        self._last_error = None
                     if self._waiters:
                         self._deliver_to_waiters(event)
                     if len(items) < capacity:

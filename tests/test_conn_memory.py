@@ -685,3 +685,17 @@ async def test_dicts_are_validated_then_sent_as_given() -> None:
             with pytest.raises(LocalProtocolError) as info:
                 await conn.session.update(session={"type": "realtime", "instructions": 5})
             assert info.value.path == "session.instructions"
+
+
+async def test_an_old_error_does_not_explain_a_later_close() -> None:
+    with anyio.fail_after(5):
+        async with connected() as (conn, peer):
+            await peer.send_text(error_frame("response_cancel_not_active", "nothing to cancel"))
+            await peer.send_text(frame({"type": "input_audio_buffer.cleared"}))
+            await peer.close(4000, "invalid_request_error")
+            for _ in range(3):
+                await conn.receive()
+            with pytest.raises(ConnectionClosed) as info:
+                await conn.receive()
+            assert info.value.code == 4000
+            assert info.value.__cause__ is None
