@@ -281,3 +281,19 @@ async def test_many_concurrent_senders(realtime_server: FakeRealtimeServer) -> N
             assert isinstance(committed, InputAudioBufferCommitted)
             assert conn.statistics().events_sent["input_audio_buffer.append"] == 200
             assert "error" not in conn.statistics().events_received
+
+
+async def test_cancellation_at_any_point_over_real_sockets(
+    realtime_server: FakeRealtimeServer,
+) -> None:
+    for delay in (0.0, 0.001, 0.003, 0.01, 0.02, 0.05):
+        realtime_server.script.reply_audio("A fairly long spoken answer. " * 5)
+        with anyio.fail_after(10), anyio.move_on_after(delay):
+            async with open_realtime(
+                model="m", websocket_base_url=realtime_server.url, api_key="k"
+            ) as conn:
+                await conn.input_audio_buffer.append(silence(0.1))
+                await conn.response.create()
+                async for _ in conn:
+                    pass
+    # warnings-as-errors fails the test if a socket was left open
