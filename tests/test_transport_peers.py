@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -18,6 +20,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from realtime_anyio import (
+    APIConnectionError,
     AuthenticationError,
     ConnectionClosed,
     ConnectionLost,
@@ -504,3 +507,46 @@ def test_trio_websocket_transport_refusal() -> None:
 
     with websockets_peer(echo, refuse(404, "")) as (url, _seen):
         trio.run(body, url)
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def server_tls() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(DATA / "conn_tls_cert.pem", DATA / "conn_tls_key.pem")
+    return context
+
+
+async def test_tls_is_verified_by_default_and_a_custom_context_works() -> None:
+    with websockets_peer(echo, ssl=server_tls()) as (url, _seen):
+        wss = url.replace("ws://", "wss://")
+        with anyio.fail_after(10), pytest.raises(APIConnectionError, match="TLS"):
+            async with open_realtime(model="m", websocket_base_url=wss, api_key="k"):
+                pytest.fail("entered")
+        trusting = ssl.create_default_context(cafile=str(DATA / "conn_tls_cert.pem"))
+        with anyio.fail_after(10):
+            async with open_realtime(
+                model="m", websocket_base_url=wss, api_key="k", ssl_context=trusting
+            ) as conn:
+                assert (await conn.receive()).type == "session.created"
+                await conn.input_audio_buffer.commit()
+                assert (await conn.receive()).type == "input_audio_buffer.cleared"
+
+
+def test_tls_with_the_trio_websocket_transport() -> None:
+    trusting = ssl.create_default_context(cafile=str(DATA / "conn_tls_cert.pem"))
+
+    async def body(url: str) -> None:
+        with anyio.fail_after(10):
+            async with open_realtime(
+                model="m",
+                websocket_base_url=url,
+                api_key="k",
+                ssl_context=trusting,
+                transport=connect_trio_websocket,
+            ) as conn:
+                assert (await conn.receive()).type == "session.created"
+
+    with websockets_peer(echo, ssl=server_tls()) as (url, _seen):
+        trio.run(body, url.replace("ws://", "wss://"))
