@@ -19,21 +19,25 @@ Frames that arrive in the same read as the handshake are kept. After the handsha
   close frame), :class:`~realtime_anyio.ConnectionLost` (EOF without a close frame, code 1006),
   or ``ConnectionClosed`` 1009/1002/1007 chained to ``MessageTooLarge`` /
   ``RemoteProtocolError`` when the peer broke the limits or the protocol. Only one task may
-  receive at a time.
+  receive at a time. ``receive_message_nowait()`` returns a message already read, or ``None``.
 * ``await engine.send_text(data)``, ``send_binary(data)`` and ``send_texts([...])`` (many frames,
   one write) may be called from several tasks; frames never interleave and each caller's order
   is kept. ``engine.idle`` tells whether a send would start writing at once.
+* ``await engine.flush()`` writes whatever the protocol has queued (after calling a
+  ``protocol.send_*`` method yourself, e.g. a fragmented message or a close with a reason).
 * ``await engine.ping()`` sends a ping and waits for its pong (someone must be receiving).
 * ``await engine.aclose(code, reason)`` runs the closing handshake: sends a close frame (unless
   one was already exchanged), reads and discards until the peer closes TCP, then closes the
   stream. It is shielded and bounded by ``close_timeout``; ``await engine.abort()`` drops the
-  stream at once.
+  stream at once. ``close_code``/``close_reason`` tell how it ended; ``bytes_sent`` and
+  ``bytes_received`` count traffic.
 
 Every write of protocol output is shielded from cancellation: bytes from ``data_to_send()`` are
 handed out once, so a cancelled write would lose a pong or tear a frame. A write that can never
 finish (a peer that stopped reading) is ended by :meth:`abort`, which the owner calls from its
-keepalive or close timeout. The receiver never waits for the write lock: control replies it
-produces are written by whoever holds the lock, or by the receiver when the lock is free.
+keepalive or close timeout. The receiver never waits for another task's write: control
+replies it produces are written by the task writing at the time, or by the receiver itself
+when nobody is writing.
 """
 
 from __future__ import annotations
