@@ -351,6 +351,9 @@ async def test_leaving_while_the_server_streams_is_fast() -> None:
         await ws.send(HELLO)
         while True:
             await ws.send(delta)
+            # websockets' send does not yield while its buffer has room; without this the peer
+            # would never get to read our close frame.
+            await asyncio.sleep(0)
 
     with websockets_peer(stream) as (url, seen):
         with anyio.fail_after(10):
