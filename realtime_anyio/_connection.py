@@ -896,23 +896,33 @@ class RealtimeConnection:
         interval, timeout = self.ping_interval, self.ping_timeout
         if interval is None:
             return
-        with self._keepalive_scope:
-            while True:
-                await anyio.sleep(interval)
-                stalls = self._reader_stalls
-                with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
-                    try:
-                        await self._transport.ping()
-                    except ConnectionClosed:
-                        return
-                if not scope.cancelled_caught:
-                    continue
-                if self._reader_blocked or self._reader_stalls != stalls:
-                    # A slow consumer keeps the reader from seeing the pong; not the peer's fault.
-                    continue
-                self._fail(ConnectionLost(1006, f"no pong within {timeout} s: the peer is gone"))
-                await self._transport.abort()
-                return
+        try:
+            with self._keepalive_scope:
+                while True:
+                    await anyio.sleep(interval)
+                    stalls = self._reader_stalls
+                    with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
+                        try:
+                            await self._transport.ping()
+                        except ConnectionClosed:
+                            return
+                    if not scope.cancelled_caught:
+                        continue
+                    if self._reader_blocked or self._reader_stalls != stalls:
+                        # A slow consumer keeps the reader from seeing the pong; not the peer's
+                        # fault.
+                        continue
+                    self._fail(
+                        ConnectionLost(1006, f"no pong within {timeout} s: the peer is gone")
+                    )
+                    await self._transport.abort()
+                    return
+        except Exception as exc:
+            lost = ConnectionLost(1011, f"keepalive failed: {exc!r}")
+            lost.__cause__ = exc
+            logger.exception("the keepalive task failed")
+            self._fail(lost)
+            await self._transport.abort()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
