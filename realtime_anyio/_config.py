@@ -14,7 +14,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Union
+from typing import TypeAlias
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ._errors import AuthenticationError, LocalProtocolError
@@ -22,18 +22,21 @@ from ._errors import AuthenticationError, LocalProtocolError
 __all__ = ["ApiKey", "ClientConfig", "TokenProvider", "USER_AGENT"]
 
 #: An API key: a string, or a sync or async callable returning one (called on every connect).
-ApiKey = Union[str, Callable[[], str], Callable[[], Awaitable[str]]]
+ApiKey: TypeAlias = str | Callable[[], str] | Callable[[], Awaitable[str]]
 #: A provider of Microsoft Entra ID bearer tokens for Azure, sync or async.
-TokenProvider = Union[Callable[[], str], Callable[[], Awaitable[str]]]
+TokenProvider: TypeAlias = Callable[[], str] | Callable[[], Awaitable[str]]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
-try:
-    _VERSION = version("realtime-anyio")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    _VERSION = "0"
 
-USER_AGENT = f"realtime-anyio/{_VERSION}"
+def _package_version() -> str:
+    try:
+        return version("realtime-anyio")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
+
+USER_AGENT = f"realtime-anyio/{_package_version()}"
 
 
 async def _resolve(source: ApiKey | TokenProvider) -> str:
@@ -42,6 +45,11 @@ async def _resolve(source: ApiKey | TokenProvider) -> str:
     value = source()
     if inspect.isawaitable(value):
         value = await value
+    return _checked_key(value)
+
+
+def _checked_key(value: object) -> str:
+    # Providers are user code: check what they really return, whatever their annotation says.
     if not isinstance(value, str) or not value:
         raise AuthenticationError("the API key provider returned no key")
     return value
