@@ -94,6 +94,15 @@ class _Resource:
     def _id(self, event_id: str | None) -> str:
         return event_id if event_id is not None else self._conn.next_event_id()
 
+    async def _dispatch(
+        self, event: ClientEvent | dict[str, Any], reply: type[_R], wait: bool
+    ) -> _R | None:
+        """Send ``event``; with ``wait`` return the server's reply to it, typed as ``reply``."""
+        if not wait:
+            await self._conn.send(event)
+            return None
+        return _expect(await self._conn.request(event), reply)
+
 
 class SessionResource(_Resource):
     """``conn.session``: the session's configuration."""
@@ -134,10 +143,7 @@ class SessionResource(_Resource):
         waiting leaves the event sent and the reply unread (it still arrives in the stream).
         """
         event = _build(SessionUpdate, {"session": session}, self._id(event_id))
-        if not wait:
-            await self._conn.send(event)
-            return None
-        return _expect(await self._conn.request(event), SessionUpdated)
+        return await self._dispatch(event, SessionUpdated, wait)
 
 
 class ResponseResource(_Resource):
@@ -179,10 +185,7 @@ class ResponseResource(_Resource):
         waiting leaves the event sent and the reply unread (it still arrives in the stream).
         """
         event = _build(ResponseCreate, {"response": response}, self._id(event_id))
-        if not wait:
-            await self._conn.send(event)
-            return None
-        return _expect(await self._conn.request(event), ResponseCreated)
+        return await self._dispatch(event, ResponseCreated, wait)
 
     @overload
     async def cancel(
@@ -218,10 +221,7 @@ class ResponseResource(_Resource):
         waiting leaves the event sent and the reply unread (it still arrives in the stream).
         """
         event = _build(ResponseCancel, {"response_id": response_id}, self._id(event_id))
-        if not wait:
-            await self._conn.send(event)
-            return None
-        return _expect(await self._conn.request(event), ResponseDone)
+        return await self._dispatch(event, ResponseDone, wait)
 
 
 class InputAudioBufferResource(_Resource):
@@ -282,10 +282,7 @@ class InputAudioBufferResource(_Resource):
         waiting leaves the event sent and the reply unread (it still arrives in the stream).
         """
         event = _build(InputAudioBufferCommit, {}, self._id(event_id))
-        if not wait:
-            await self._conn.send(event)
-            return None
-        return _expect(await self._conn.request(event), InputAudioBufferCommitted)
+        return await self._dispatch(event, InputAudioBufferCommitted, wait)
 
     @overload
     async def clear(
@@ -318,10 +315,7 @@ class InputAudioBufferResource(_Resource):
         waiting leaves the event sent and the reply unread (it still arrives in the stream).
         """
         event = _build(InputAudioBufferClear, {}, self._id(event_id))
-        if not wait:
-            await self._conn.send(event)
-            return None
-        return _expect(await self._conn.request(event), InputAudioBufferCleared)
+        return await self._dispatch(event, InputAudioBufferCleared, wait)
 
 
 class OutputAudioBufferResource(_Resource):
@@ -363,10 +357,7 @@ class OutputAudioBufferResource(_Resource):
         waiting leaves the event sent and the reply unread (it still arrives in the stream).
         """
         event = _build(OutputAudioBufferClear, {}, self._id(event_id))
-        if not wait:
-            await self._conn.send(event)
-            return None
-        return _expect(await self._conn.request(event), OutputAudioBufferCleared)
+        return await self._dispatch(event, OutputAudioBufferCleared, wait)
 
 
 class ConversationItemResource(_Resource):
@@ -418,10 +409,7 @@ class ConversationItemResource(_Resource):
             {"item": item, "previous_item_id": previous_item_id},
             self._id(event_id),
         )
-        if not wait:
-            await self._conn.send(event)
-            return None
-        return _expect(await self._conn.request(event), ConversationItemAdded)
+        return await self._dispatch(event, ConversationItemAdded, wait)
 
     @overload
     async def delete(
@@ -457,10 +445,7 @@ class ConversationItemResource(_Resource):
         waiting leaves the event sent and the reply unread (it still arrives in the stream).
         """
         event = _build(ConversationItemDelete, {"item_id": item_id}, self._id(event_id))
-        if not wait:
-            await self._conn.send(event)
-            return None
-        return _expect(await self._conn.request(event), ConversationItemDeleted)
+        return await self._dispatch(event, ConversationItemDeleted, wait)
 
     @overload
     async def truncate(
@@ -506,10 +491,7 @@ class ConversationItemResource(_Resource):
             {"item_id": item_id, "content_index": content_index, "audio_end_ms": audio_end_ms},
             self._id(event_id),
         )
-        if not wait:
-            await self._conn.send(event)
-            return None
-        return _expect(await self._conn.request(event), ConversationItemTruncated)
+        return await self._dispatch(event, ConversationItemTruncated, wait)
 
     @overload
     async def retrieve(
@@ -545,10 +527,7 @@ class ConversationItemResource(_Resource):
         waiting leaves the event sent and the reply unread (it still arrives in the stream).
         """
         event = _build(ConversationItemRetrieve, {"item_id": item_id}, self._id(event_id))
-        if not wait:
-            await self._conn.send(event)
-            return None
-        return _expect(await self._conn.request(event), ConversationItemRetrieved)
+        return await self._dispatch(event, ConversationItemRetrieved, wait)
 
 
 class ConversationResource(_Resource):
