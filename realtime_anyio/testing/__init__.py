@@ -36,6 +36,7 @@ from ._script import Script as Script
 from ._script import ToolCall as ToolCall
 from ._script import Transcriber as Transcriber
 from ._script import TurnContext as TurnContext
+from ._script import choose_tool as choose_tool
 from ._script import default_responder as default_responder
 from ._server import FakeRealtimeServer as FakeRealtimeServer
 from ._server import ModelCheck as ModelCheck
@@ -70,6 +71,7 @@ __all__ = [
     "ToolCall",
     "Transcriber",
     "TurnContext",
+    "choose_tool",
     "default_responder",
     "read_wav",
     "silence",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ __all__ = [
     "ToolCall",
     "Transcriber",
     "TurnContext",
+    "choose_tool",
     "default_responder",
 ]
 
@@ -168,10 +170,15 @@ Transcriber = Callable[[bytes], str]
 
 
 def default_responder(context: TurnContext) -> Reply:
-    """The reply used when nothing is scripted: acknowledge tool output, else echo the user."""
+    """The reply used when nothing is scripted: acknowledge tool output, call a function tool
+    the user's message asks for (see :func:`choose_tool`), else echo the user."""
     output = context.last_tool_output
     if output is not None:
         return Reply((Say(f"The tool answered: {output}"),))
+    tool = choose_tool(context)
+    if tool is not None:
+        text = context.last_user_text or ""
+        return Reply((ToolCall(str(tool["name"]), _guess_arguments(tool, text)),))
     text = context.last_user_text
     if text:
         return Reply((Say(f"You said: {text}"),))
@@ -179,6 +186,95 @@ def default_responder(context: TurnContext) -> Reply:
         if item.get("type") == "message" and item.get("role") == "user":
             return Reply((Say("I heard you."),))
     return Reply((Say("Hello! How can I help?"),))
+
+
+# Words in tool names that say nothing about what the tool is for.
+_VERBS = frozenset(
+    {"get", "set", "fetch", "find", "lookup", "look", "query", "make", "create", "run", "call"}
+    | {"check", "do", "read", "load", "list", "show", "current", "info", "data", "the", "for"}
+    | {"and", "tool", "function"}
+)
+_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]+)")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _object(value: object) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    return {}
+
+
+def _name_words(name: str) -> list[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    words = re.split(r"[^A-Za-z0-9]+", spaced)
+    return [w.lower() for w in words if len(w) >= 3 and w.lower() not in _VERBS]
+
+
+def choose_tool(context: TurnContext) -> dict[str, Any] | None:
+    """The function tool the default responder calls for this turn, if any.
+
+    Only a turn that answers a user message calls a tool, and only when the response may use
+    function tools (``tool_choice`` is not ``"none"``): the one ``tool_choice`` names, else the
+    first tool a word of whose name (other than verbs like ``get``) the user's text mentions
+    (``get_weather`` for "What's the weather in Paris?"), else, with ``"required"``, the first.
+    """
+    raw_tools: object = context.response.get("tools", context.session.get("tools"))
+    tools = [
+        tool
+        for tool in map(_object, raw_tools if isinstance(raw_tools, list) else [])  # pyright: ignore[reportUnknownArgumentType]
+        if tool.get("type", "function") == "function" and isinstance(tool.get("name"), str)
+    ]
+    last = context.last_item
+    if not tools or last is None or last.get("type") != "message" or last.get("role") != "user":
+        return None
+    choice: object = context.response.get("tool_choice", context.session.get("tool_choice", "auto"))
+    if choice == "none":
+        return None
+    if isinstance(choice, dict):
+        wanted = _object(choice).get("name")  # pyright: ignore[reportUnknownArgumentType]
+        return next((tool for tool in tools if tool["name"] == wanted), None)
+    text = (context.last_user_text or "").lower()
+    for tool in tools:
+        for word in _name_words(str(tool["name"])):
+            if re.search(rf"\b{re.escape(word)}", text):
+                return tool
+    return tools[0] if choice == "required" else None
+
+
+def _guess_arguments(tool: Mapping[str, Any], text: str) -> dict[str, Any]:
+    """Arguments for ``tool`` from its JSON schema, filled from the user's ``text``:
+    enums take their first value, strings a capitalised word of the text (a place or a name)
+    or the text itself, numbers the first number in it."""
+    parameters = _object(tool.get("parameters"))
+    properties = _object(parameters.get("properties"))
+    required: object = parameters.get("required")
+    wanted: list[object] = list(properties)
+    if isinstance(required, list) and required:
+        wanted = list(required)  # pyright: ignore[reportUnknownArgumentType]
+    names = [str(name) for name in wanted if str(name) in properties]
+    capitalised: list[str] = _CAPITALISED.findall(text.strip())
+    number = _NUMBER.search(text)
+    arguments: dict[str, Any] = {}
+    for name in names:
+        schema = _object(properties[name])
+        kind = schema.get("type")
+        enum: object = schema.get("enum")
+        if isinstance(enum, list) and enum:
+            arguments[name] = enum[0]
+        elif kind == "string":
+            arguments[name] = capitalised[-1] if capitalised else text.strip()
+        elif kind == "integer":
+            arguments[name] = int(float(number.group())) if number else 0
+        elif kind == "number":
+            arguments[name] = float(number.group()) if number else 0.0
+        elif kind == "boolean":
+            arguments[name] = True
+        elif kind == "array":
+            arguments[name] = []
+        elif kind == "object":
+            arguments[name] = {}
+    return arguments
 
 
 def _default_transcriber(audio: bytes) -> str:

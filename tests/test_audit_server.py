@@ -1,0 +1,94 @@
+"""Audit regressions for the fake server, found by probing it as an outside client would."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import anyio
+from test_server_helpers import connect, user_text
+
+from realtime_anyio.testing import FakeRealtimeServer, TurnContext, choose_tool
+
+WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Look up the weather for a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city"],
+    },
+}
+
+
+def _turn(text: str, *, tools: list[Any], tool_choice: Any = "auto") -> TurnContext:
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    return TurnContext(
+        input=[item],
+        conversation=[item],
+        session={"tools": tools, "tool_choice": tool_choice},
+        response={},
+        turn=0,
+    )
+
+
+def test_choose_tool_by_mention_choice_and_none() -> None:
+    hours = {"type": "function", "name": "openingHours", "parameters": {}}
+    tools = [WEATHER_TOOL, hours]
+    assert choose_tool(_turn("What's the weather in Paris?", tools=tools)) == WEATHER_TOOL
+    assert choose_tool(_turn("When are your opening hours?", tools=tools)) == hours
+    # Only verbs in common with the name: no call.
+    assert choose_tool(_turn("Can you get me a coffee?", tools=tools)) is None
+    assert choose_tool(_turn("Weather?", tools=tools, tool_choice="none")) is None
+    assert choose_tool(_turn("Hello", tools=tools, tool_choice="required")) == WEATHER_TOOL
+    forced = {"type": "function", "name": "openingHours"}
+    assert choose_tool(_turn("Weather?", tools=tools, tool_choice=forced)) == hours
+    assert choose_tool(_turn("Weather?", tools=[])) is None
+
+
+async def test_default_responder_calls_a_mentioned_tool_then_reports_its_output() -> None:
+    """With tools in the session and nothing scripted, a user message that asks for a tool
+    gets a ``function_call`` (argument deltas and all); its output gets an answer."""
+    with anyio.fail_after(5):
+        async with FakeRealtimeServer() as server, connect(server) as wire:
+            await wire.send(
+                {
+                    "type": "session.update",
+                    "session": {
+                        "type": "realtime",
+                        "output_modalities": ["text"],
+                        "tools": [WEATHER_TOOL],
+                    },
+                }
+            )
+            await wire.until("session.updated")
+            question = user_text("What's the weather in Paris?")
+            await wire.send({"type": "conversation.item.create", "item": question})
+            await wire.send({"type": "response.create"})
+            events = await wire.collect("response.done")
+            kinds = [e["type"] for e in events]
+            assert "response.function_call_arguments.delta" in kinds
+            assert "response.content_part.added" not in kinds
+            done = next(e for e in events if e["type"] == "response.function_call_arguments.done")
+            assert done["name"] == "get_weather"
+            assert json.loads(done["arguments"]) == {"city": "Paris"}
+            assert re.match(r"^call_[A-Za-z0-9]{16}$", done["call_id"])
+
+            output = {
+                "type": "function_call_output",
+                "call_id": done["call_id"],
+                "output": '{"forecast": "sunny"}',
+            }
+            await wire.send({"type": "conversation.item.create", "item": output})
+            await wire.send({"type": "response.create"})
+            answer = await wire.until("response.output_text.done")
+            assert answer["text"] == 'The tool answered: {"forecast": "sunny"}'
+
+            # A message that asks for no tool is still echoed.
+            await wire.until("response.done")
+            await wire.send({"type": "conversation.item.create", "item": user_text("Thanks!")})
+            await wire.send({"type": "response.create"})
+            echoed = await wire.until("response.output_text.done")
+            assert echoed["text"] == "You said: Thanks!"
