@@ -386,6 +386,7 @@ class FakeREST:
                     code="invalid_type",
                     param="expires_after",
                 )
+            _reject_unknown(expires_after, ("anchor", "seconds"), "expires_after.")  # pyright: ignore[reportUnknownArgumentType]
             anchor = expires_after.get("anchor", "created_at")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
             if anchor != "created_at":
                 raise _RequestError(
@@ -427,6 +428,7 @@ class FakeREST:
 
     def _create_client_secret(self, request: HTTPRequest) -> HTTPResponse:
         body = _json_object(request)
+        _reject_unknown(body, ("expires_after", "session"))
         expires_at = self._expiry(body)
         requested = body.get("session")
         if requested is None:
@@ -436,6 +438,7 @@ class FakeREST:
 
     def _create_translation_secret(self, request: HTTPRequest) -> HTTPResponse:
         body = _json_object(request)
+        _reject_unknown(body, ("expires_after", "session"))
         expires_at = self._expiry(body)
         requested = body.get("session")
         if not isinstance(requested, Mapping):
@@ -569,6 +572,7 @@ class FakeREST:
     def _reject(self, call_id: str, request: HTTPRequest) -> HTTPResponse:
         body = _json_object(request) if request.body.strip() else {}
         call = self._live_call(call_id)
+        _reject_unknown(body, ("status_code",))
         if call.state != "ringing":
             raise _RequestError(
                 409,
@@ -596,6 +600,7 @@ class FakeREST:
     def _refer(self, call_id: str, request: HTTPRequest) -> HTTPResponse:
         body = _json_object(request)
         call = self._live_call(call_id)
+        _reject_unknown(body, ("target_uri",))
         target = body.get("target_uri")
         if not isinstance(target, str) or not target:
             raise _RequestError(
@@ -666,6 +671,19 @@ def _incorrect_key_message(key: str) -> str:
         f"Incorrect API key provided: {shown}. You can find your API key at "
         "https://platform.openai.com/account/api-keys."
     )
+
+
+def _reject_unknown(body: Mapping[str, Any], allowed: tuple[str, ...], prefix: str = "") -> None:
+    """Answer 400 ``unknown_parameter`` for a key of ``body`` not in ``allowed``, as the service
+    does for request bodies its schema closes (``additionalProperties: false``)."""
+    for key in body:
+        if key not in allowed:
+            raise _RequestError(
+                400,
+                f"Unknown parameter: '{prefix}{key}'.",
+                code="unknown_parameter",
+                param=f"{prefix}{key}",
+            )
 
 
 def _json_response(status: int, payload: object) -> HTTPResponse:
