@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import anyio
+import httpx
 from test_server_helpers import connect, user_text
 
 from realtime_anyio.testing import FakeRealtimeServer, TurnContext, choose_tool
@@ -92,3 +93,32 @@ async def test_default_responder_calls_a_mentioned_tool_then_reports_its_output(
             await wire.send({"type": "response.create"})
             echoed = await wire.until("response.output_text.done")
             assert echoed["text"] == "You said: Thanks!"
+
+
+async def test_sideband_output_audio_buffer_clear_names_a_response() -> None:
+    """``output_audio_buffer.cleared`` requires a ``response_id`` string: the fake used to send
+    ``null`` when no response was active, which typed clients (ours included) cannot decode."""
+    with anyio.fail_after(5):
+        async with FakeRealtimeServer() as server:
+            call_id = await server.rest.simulate_incoming_call()
+            async with httpx.AsyncClient(base_url=server.http_url, trust_env=False) as http:
+                response = await http.post(
+                    f"/realtime/calls/{call_id}/accept",
+                    headers={"Authorization": "Bearer k"},
+                    json={"type": "realtime", "model": "gpt-realtime"},
+                )
+                assert response.status_code == 200, response.text
+            async with connect(server, query=f"call_id={call_id}", created=False) as wire:
+                # Nothing has played yet: an error naming the event, not a null response id.
+                await wire.send({"type": "output_audio_buffer.clear", "event_id": "evt_c1"})
+                error = await wire.error()
+                assert (error["code"], error["event_id"]) == ("invalid_value", "evt_c1")
+
+                server.script.reply_text("Hello caller.")
+                await wire.send({"type": "response.create"})
+                done = await wire.until("response.done")
+                await wire.until("output_audio_buffer.stopped")
+                await wire.send({"type": "output_audio_buffer.clear"})
+                cleared = await wire.until("output_audio_buffer.cleared")
+                assert cleared["response_id"] == done["response"]["id"]
+                assert re.match(r"^event_[0-9a-f]{16}$", cleared["event_id"])

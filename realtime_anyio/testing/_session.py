@@ -231,6 +231,8 @@ class FakeSession:
         self._link: Link | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._responses: dict[str, _Response] = {}
+        #: The most recent response (for ``output_audio_buffer.cleared`` when none is active).
+        self._last_response_id: str | None = None
         self._turns = 0
         self._voice_locked = False
         self._tokens_used = 0
@@ -913,6 +915,7 @@ class FakeSession:
             context=context,
         )
         self._responses[response.id] = response
+        self._last_response_id = response.id
         self._idle_from_ms = None
         assert self._tg is not None
         self._tg.start_soon(self._run_response, response)
@@ -975,12 +978,16 @@ class FakeSession:
         active = self._active_default()
         if active is not None:
             await self._cancel(active, "client_cancelled")
+        # ``response_id`` is a required string: name the response whose audio was cleared (the
+        # active one, else the latest); before any response there is nothing to clear.
+        response_id = active.id if active is not None else self._last_response_id
+        if response_id is None:
+            raise Invalid(
+                "invalid_value",
+                "Cannot clear the output audio buffer: no response has produced audio yet.",
+            )
         await self._send(
-            {
-                "type": "output_audio_buffer.cleared",
-                "response_id": active.id if active is not None else None,
-            },
-            short_id=True,
+            {"type": "output_audio_buffer.cleared", "response_id": response_id}, short_id=True
         )
 
     async def _pace(self, response: _Response, seconds: float) -> None:
