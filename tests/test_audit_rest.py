@@ -72,3 +72,25 @@ async def test_reject_and_refer_bodies_are_closed() -> None:
             assert response.status_code == 400
             assert response.json()["error"]["code"] == "unknown_parameter"
             assert server.rest.calls[call_id].state == "accepted"
+
+
+def test_standard_webhooks_published_vector() -> None:
+    """The example vector published with the Standard Webhooks specification (an outside source,
+    not computed by this project), among other signatures in one header."""
+    from realtime_anyio.webhooks import sign, verify
+
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"test": 2432232314}'
+    expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    headers = sign(body, secret, webhook_id="msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp=1614265330)
+    assert headers["webhook-signature"] == expected
+    verify(
+        body,
+        {
+            "Webhook-Id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            "Webhook-Timestamp": "1614265330",
+            "Webhook-Signature": f"v1a,c2lnbmF0dXJl v1,bm90IGl0 {expected}",
+        },
+        secret,
+        now=1614265330 + 10,
+    )
