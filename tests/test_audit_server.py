@@ -122,3 +122,30 @@ async def test_sideband_output_audio_buffer_clear_names_a_response() -> None:
                 cleared = await wire.until("output_audio_buffer.cleared")
                 assert cleared["response_id"] == done["response"]["id"]
                 assert re.match(r"^event_[0-9a-f]{16}$", cleared["event_id"])
+
+
+async def test_transcription_client_secret_opens_a_transcription_session() -> None:
+    """A client secret issued for a transcription session is enough on its own (no ``model``,
+    no ``intent``): the session starts as that transcription session, not ``missing_model``."""
+    with anyio.fail_after(5):
+        async with FakeRealtimeServer(api_key="sk-audit-key-0000") as server:
+            async with httpx.AsyncClient(base_url=server.http_url, trust_env=False) as http:
+                response = await http.post(
+                    "/realtime/client_secrets",
+                    headers={"Authorization": "Bearer sk-audit-key-0000"},
+                    json={
+                        "session": {
+                            "type": "transcription",
+                            "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}},
+                        }
+                    },
+                )
+                assert response.status_code == 200, response.text
+                secret = response.json()["value"]
+            headers = {"Authorization": f"Bearer {secret}"}
+            async with connect(server, query="", headers=headers, created=False) as wire:
+                created = await wire.recv()
+                assert created["type"] == "session.created", created
+                session = created["session"]
+                assert session["type"] == "transcription"
+                assert session["audio"]["input"]["transcription"]["model"] == "gpt-4o-transcribe"

@@ -628,6 +628,9 @@ class FakeRealtimeServer:
             model = info.initial_session.get("model")
             if isinstance(model, str):
                 info.model = model
+            elif info.intent is None and info.initial_session.get("type") == "transcription":
+                # A client secret made for a transcription session opens one by itself.
+                info.intent = "transcription"
         if info.call_id is None and info.intent != "transcription":
             if info.model is None:
                 info.model_error = ("missing_model", "Missing required parameter: 'model'.")
