@@ -326,6 +326,8 @@ class RealtimeConnection:
         self._send_error: ConnectionClosed | None = None
         self._last_error: Error | None = None
         self._closing = False
+        # Set by aclose: the reader drops events instead of waiting for room.
+        self._discarding = False
         # Correlation.
         self._waiters: list[_Waiter] = []
         self._id_prefix = f"evt_{os.urandom(4).hex()}_"
@@ -834,12 +836,19 @@ class RealtimeConnection:
                         if events._readable is not None:  # pyright: ignore[reportPrivateUsage]
                             events.put_nowait(event, force=True, append=False)
                         continue
+                    if self._discarding:
+                        # Closing: nobody receives any more, and the socket must keep draining.
+                        items.clear()
+                        continue
                     self._reader_stalls += 1
                     self._reader_blocked = True
                     try:
                         await events.wait_writable()
                     finally:
                         self._reader_blocked = False
+                    if self._discarding:
+                        items.clear()
+                        continue
                     events.put_nowait(event, force=True)
         except ConnectionClosed as exc:
             self._fail(self._close_error(exc))
@@ -979,6 +988,12 @@ class RealtimeConnection:
                 await anyio.lowlevel.checkpoint()
                 return
             self._closing = True
+            # Stop delivering events first and let the reader drain the socket while the writer
+            # flushes: a peer whose writes block its reads (its send buffer full because a full
+            # receive buffer stopped our reader) would otherwise never read our flush or our
+            # close frame, and the close would wait out close_timeout.
+            self._discarding = True
+            self._events.clear()
             with anyio.move_on_after(self.close_timeout):
                 # Flush what send() already accepted; the writer exits when the queue is empty.
                 self._queue_closed = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -17,7 +18,9 @@ import pytest
 import trio
 import trio_websocket
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.server import ServerProtocol
 
 from realtime_anyio import (
     APIConnectionError,
@@ -365,6 +368,124 @@ async def test_leaving_while_the_server_streams_is_fast() -> None:
             # close against a separate process (well under 50 ms).
             assert anyio.current_time() - start < 1.5
     assert seen.close_codes == [1000]
+
+
+class _BlockingPeer:
+    """One blocking socket in one thread: it writes audio deltas and reads only between writes,
+    so while the client does not read, this peer reads nothing either (as a simple synchronous
+    server would)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        # Small buffers on the peer's side, so that a few MB fill the path both ways.
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        self.url = f"ws://127.0.0.1:{self.listener.getsockname()[1]}/v1"
+        self.texts = 0
+        self.close_code: int | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with self.listener, suppress(OSError):
+            sock, _ = self.listener.accept()
+            with sock:
+                sock.settimeout(15)
+                self._serve(sock)
+
+    def _serve(self, sock: socket.socket) -> None:
+        protocol = ServerProtocol(max_size=None)
+        while not self._handshake(sock, protocol):
+            pass
+        protocol.send_text(HELLO.encode())
+        sock.sendall(b"".join(protocol.data_to_send()))
+        for _ in range(8):
+            protocol.send_text(AUDIO_DELTA.encode())
+        chunk = b"".join(protocol.data_to_send())
+        while True:
+            sock.sendall(chunk)  # blocks while the client does not read
+            sock.setblocking(False)
+            try:
+                data = sock.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            finally:
+                sock.settimeout(15)
+            if not data:
+                return
+            protocol.receive_data(data)
+            for event in protocol.events_received():
+                if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                    self.texts += 1
+                elif isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
+                    self.close_code = Close.parse(event.data).code
+            for out in protocol.data_to_send():
+                if out:
+                    sock.sendall(out)
+            if self.close_code is not None:
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
+                    while sock.recv(65536):
+                        pass
+                return
+
+    def _handshake(self, sock: socket.socket, protocol: ServerProtocol) -> bool:
+        protocol.receive_data(sock.recv(65536))
+        for event in protocol.events_received():
+            if isinstance(event, Request):
+                protocol.send_response(protocol.accept(event))
+                sock.sendall(b"".join(protocol.data_to_send()))
+                return True
+        return False
+
+
+AUDIO_DELTA = json.dumps(
+    {
+        "type": "response.output_audio.delta",
+        "response_id": "r",
+        "item_id": "i",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": "AAAA" * 1200,
+    }
+)
+
+
+async def test_leaving_flushes_and_closes_although_the_peer_reads_only_between_writes() -> None:
+    # The receive buffer is full and the reader stopped, so the peer is stuck writing and reads
+    # nothing; the writer holds ~20 MB of accepted appends. Leaving must drain the socket while
+    # it flushes: every accepted append and the close frame reach the peer, well before
+    # close_timeout.
+    peer = _BlockingPeer()
+    audio = "A" * (340 * 1024)
+    try:
+        with anyio.fail_after(20):
+            async with open_realtime(
+                model="m",
+                websocket_base_url=peer.url,
+                api_key="k",
+                receive_buffer=4,
+                close_timeout=8,
+                ping_interval=None,
+            ) as conn:
+                await conn.receive()
+                for _ in range(500):
+                    if conn.statistics().reader_stalls:
+                        break
+                    await anyio.sleep(0.01)
+                assert conn.statistics().reader_stalls
+                for _ in range(60):
+                    conn.send_nowait({"type": "input_audio_buffer.append", "audio": audio})
+                # Let the writer fill every buffer on the way.
+                await anyio.sleep(0.3)
+                start = anyio.current_time()
+            elapsed = anyio.current_time() - start
+    finally:
+        await anyio.to_thread.run_sync(peer.thread.join, 20)
+    assert not peer.thread.is_alive()
+    assert peer.texts == 60
+    assert peer.close_code == 1000
+    assert elapsed < 4
 
 
 async def test_cancel_during_connect_leaves_no_socket() -> None:
