@@ -251,22 +251,22 @@ class Result:
 
 
 def best(results: list[Result]) -> Result:
-    """Best throughput and CPU over the runs (the least disturbed run; the machine only ever
-    slows a client down); latency percentiles over the samples of all runs pooled (a p99 of
-    one 250-sample run is its third-worst sample: too noisy alone); median close time."""
+    """Best throughput and CPU over the runs (the least disturbed run: on a shared machine
+    other processes only ever slow a client down); for latency and close, the median over the
+    runs (a p99 is the third-worst of a run's 250 samples: one disturbed run must not decide
+    it, and pooling the samples lets it)."""
 
     def median(values: list[float]) -> float:
         return sorted(values)[len(values) // 2]
 
-    pooled = [sample for r in results for sample in r.latencies]
     return Result(
         receive_eps=max(r.receive_eps for r in results),
         send_eps=max(r.send_eps for r in results),
         cpu_ms_per_s=min(r.cpu_ms_per_s for r in results),
-        p50_ms=percentile(pooled, 0.5),
-        p99_ms=percentile(pooled, 0.99),
+        p50_ms=median([r.p50_ms for r in results]),
+        p99_ms=median([r.p99_ms for r in results]),
         close_ms=median([r.close_ms for r in results]),
-        latencies=pooled,
+        latencies=[sample for r in results for sample in r.latencies],
     )
 
 
@@ -455,8 +455,8 @@ def main() -> None:
     print(
         f"\nreceive: {n_recv} x 100 ms deltas; burst: {n_send} x 20 ms appends; "
         f"duplex: {seconds:g} s of 20 ms chunks both ways at real-time pacing. "
-        f"{args.repeat} interleaved runs per client: best throughput and CPU, latency "
-        f"percentiles over all runs' samples pooled, median close. Python "
+        f"{args.repeat} interleaved runs per client: best throughput and CPU, median over "
+        f"the runs for latency percentiles and close. Python "
         f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, load {load:.2f}.\n"
     )
     print(
