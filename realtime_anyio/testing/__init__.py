@@ -25,8 +25,11 @@ from ._faults import SendOversized as SendOversized
 from ._faults import StallAfter as StallAfter
 from ._http import HTTPRequest as HTTPRequest
 from ._http import HTTPResponse as HTTPResponse
+from ._rest import CallState as CallState
 from ._rest import FakeCall as FakeCall
 from ._rest import FakeREST as FakeREST
+from ._rest import FakeRESTTransport as FakeRESTTransport
+from ._rest import IssuedSecret as IssuedSecret
 from ._script import Failure as Failure
 from ._script import Reply as Reply
 from ._script import ReplyLike as ReplyLike
@@ -45,6 +48,7 @@ from ._session import Pacing as Pacing
 
 __all__ = [
     "SAMPLE_RATE",
+    "CallState",
     "CloseAfter",
     "DelayEvents",
     "DelayHandshake",
@@ -52,11 +56,13 @@ __all__ = [
     "Failure",
     "FakeCall",
     "FakeREST",
+    "FakeRESTTransport",
     "FakeRealtimeServer",
     "FakeSession",
     "Fault",
     "HTTPRequest",
     "HTTPResponse",
+    "IssuedSecret",
     "ModelCheck",
     "Pacing",
     "RefuseHandshake",
