@@ -14,6 +14,7 @@ from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFact
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
+from .._config import redact
 from .._errors import (
     APIConnectionError,
     APIStatusError,
@@ -79,12 +80,6 @@ def header_secrets(headers: Mapping[str, str]) -> list[str]:
     return found
 
 
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "<redacted>")
-    return text
-
-
 def handshake_error(
     status: int,
     reason_phrase: str,
@@ -93,8 +88,7 @@ def handshake_error(
     secrets: list[str] | None = None,
 ) -> APIStatusError:
     """The exception for a handshake refused with an HTTP ``status`` (body decoded if JSON)."""
-    scrub = secrets or []
-    text = _scrub(body.decode("utf-8", "replace"), scrub)
+    text = redact(body.decode("utf-8", "replace"), tuple(secrets or ()))
     decoded: object = text or None
     error_type = error_code = param = None
     message = f"WebSocket handshake refused: HTTP {status} {reason_phrase}".rstrip()
