@@ -109,12 +109,7 @@ def default_realtime_session(*, session_id: str, model: str, expires_at: int) ->
         "prompt": None,
         "expires_at": expires_at,
         "audio": {
-            "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": default_turn_detection(),
-            },
+            "input": _default_audio_input(),
             "output": {
                 "format": {"type": "audio/pcm", "rate": 24000},
                 "voice": "alloy",
@@ -125,6 +120,16 @@ def default_realtime_session(*, session_id: str, model: str, expires_at: int) ->
     }
 
 
+def _default_audio_input() -> dict[str, Any]:
+    """The ``audio.input`` block both session kinds start with."""
+    return {
+        "format": {"type": "audio/pcm", "rate": 24000},
+        "transcription": None,
+        "noise_reduction": None,
+        "turn_detection": default_turn_detection(),
+    }
+
+
 def default_transcription_session(*, session_id: str, expires_at: int) -> dict[str, Any]:
     """The session of a ``?intent=transcription`` connection."""
     return {
@@ -132,14 +137,7 @@ def default_transcription_session(*, session_id: str, expires_at: int) -> dict[s
         "object": "realtime.transcription_session",
         "id": session_id,
         "expires_at": expires_at,
-        "audio": {
-            "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": default_turn_detection(),
-            }
-        },
+        "audio": {"input": _default_audio_input()},
         "include": None,
     }
 
