@@ -16,7 +16,7 @@ import logging
 import math
 import os
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -80,7 +80,7 @@ from .events import (
     to_client_event,
 )
 from .transport import ConnectRequest, Transport, TransportFactory, connect_websocket
-from .transport._lowlevel import cancel_checker
+from .transport._lowlevel import CancelCheck
 
 
 def _group_types() -> tuple[type[BaseException], ...]:
@@ -307,7 +307,7 @@ class RealtimeConnection:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self._events = _EventQueue(receive_buffer)
-        self._check_cancel: Callable[[], Awaitable[None]] | None = None
+        self._cancel_check = CancelCheck()
         self._receive_buffer = receive_buffer
         # The writer's queue: encoded frames waiting for the writer task.
         self._queue: deque[bytes] = deque()
@@ -387,10 +387,9 @@ class RealtimeConnection:
 
         Cancellation: safe; no event is lost.
         """
-        check = self._check_cancel
-        if check is None:
-            check = self._check_cancel = cancel_checker()
-        await check()
+        check = self._cancel_check
+        if check.probe():
+            await check.checkpoint()
         events = self._events
         items = events._items  # pyright: ignore[reportPrivateUsage]
         if items and events._writable is None:  # pyright: ignore[reportPrivateUsage]
@@ -538,10 +537,9 @@ class RealtimeConnection:
         self._enqueue(data, typed.type)
 
     async def _send_frame(self, data: bytes, kind: str) -> None:
-        check = self._check_cancel
-        if check is None:
-            check = self._check_cancel = cancel_checker()
-        await check()
+        check = self._cancel_check
+        if check.probe():
+            await check.checkpoint()
         self._check_open()
         transport = self._transport
         now = monotonic()
