@@ -40,9 +40,14 @@ fragments, anything malformed or over the limit; everything once a close starts 
 extension such as compression is negotiated), so the protocol's checks, replies and closing
 apply unchanged and it always waits on a frame boundary. ``fast_framing=False`` leaves all
 parsing to the protocol; tests check that both give the same results for any byte stream.
+Under the same conditions the engine frames outgoing text and binary messages itself (the
+same bytes as the protocol's serializer, a fresh random masking key each); otherwise, and
+for every control frame, the protocol does.
 
 Every write of protocol output is shielded from cancellation: bytes from ``data_to_send()`` are
-handed out once, so a cancelled write would lose a pong or tear a frame. A write that can never
+handed out once, so a cancelled write would lose a pong or tear a frame. On anyio's plain TCP
+streams a write the socket can take at once is made without awaiting at all (no cancellation
+point, so no shield and no trip through the event loop); the rest is awaited. A write that can never
 finish (a peer that stopped reading) is ended by :meth:`abort`, which the owner calls from its
 keepalive or close timeout. The receiver never waits for another task's write: control
 replies it produces are written by the task writing at the time, or by the receiver itself
@@ -53,6 +58,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import struct
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -72,6 +79,11 @@ from .._errors import (
     RemoteProtocolError,
 )
 from ._lowlevel import CancelCheck
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
 
 __all__ = ["DEFAULT_READ_SIZE", "Message", "WebSocketEngine"]
 
@@ -95,6 +107,73 @@ _BAD_OPCODE = bytes(0 if b & 0x0F in (0, 1, 2, 8, 9, 10) else 1 for b in range(2
 #: An HTTP head longer than this goes to the protocol, which refuses it.
 _MAX_HEAD = 1 << 20
 _EOF_ERRORS = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+#: Headers of masked client frames with a 16-bit and a 64-bit length.
+_HEAD_16 = struct.Struct("!BBH").pack
+_HEAD_64 = struct.Struct("!BBQ").pack
+#: Random bytes drawn at once for masking keys (4 per frame).
+_MASK_POOL = 1024
+
+
+def _sync_writer(stream: anyio.abc.ByteStream) -> Callable[[bytes], int] | None:
+    """A function that writes to ``stream`` without awaiting, when the stream can take bytes now.
+
+    It returns how many bytes it wrote; 0 means "await ``stream.send`` instead" (the stream is
+    busy, full, closed or failed: the awaited send then waits or raises as usual). Only anyio's
+    own plain TCP streams qualify: on asyncio the transport's buffer is written only while it is
+    empty (so order is kept), on trio the socket itself, non-blocking. Any other stream, TLS
+    included, returns None and is always awaited.
+    """
+    if not isinstance(stream, anyio.abc.SocketStream):
+        return None
+    module = type(stream).__module__
+    try:
+        if module == "anyio._backends._asyncio":
+            return _asyncio_writer(stream)
+        if module == "anyio._backends._trio":
+            return _socket_writer(stream.extra(anyio.abc.SocketAttribute.raw_socket))
+    except Exception:  # another anyio with other internals: always await
+        return None
+    return None
+
+
+def _asyncio_writer(stream: anyio.abc.SocketStream) -> Callable[[bytes], int] | None:
+    # anyio's asyncio SocketStream.send checks these, then calls transport.write() and, when
+    # the transport took everything, only yields to the loop once more.
+    transport = getattr(stream, "_transport")  # noqa: B009
+    protocol = getattr(stream, "_protocol")  # noqa: B009
+    if not (
+        isinstance(getattr(stream, "_closed", None), bool)
+        and callable(getattr(transport, "write", None))
+        and callable(getattr(transport, "is_closing", None))
+        and callable(getattr(getattr(protocol, "write_event", None), "is_set", None))
+        and hasattr(protocol, "exception")
+    ):
+        return None
+
+    def write(data: bytes) -> int:
+        if (
+            stream._closed  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+            or protocol.exception is not None
+            or not protocol.write_event.is_set()
+            or transport.is_closing()
+        ):
+            return 0
+        transport.write(data)
+        return len(data)
+
+    return write
+
+
+def _socket_writer(sock: socket.socket) -> Callable[[bytes], int]:
+    send = sock.send
+
+    def write(data: bytes) -> int:
+        try:
+            return send(data)
+        except OSError:  # would block, or failed: the awaited send waits or reports it
+            return 0
+
+    return write
 
 
 def _frame_limit(protocol: Protocol) -> int | None:
@@ -182,6 +261,13 @@ class WebSocketEngine:
         self._partial_text = False
         self._partial_need = 0
         self._protocol_need = 0
+        # Sending: data frames are framed here while the receive route is _FRAMES (the same
+        # conditions: client side, open, no extension), and written without awaiting when the
+        # stream can take them at once.
+        self._frame_sends = limit is not None and hasattr(protocol, "expect_continuation_frame")
+        self._sync_write = _sync_writer(stream)
+        self._masks = b""
+        self._mask_at = 0
         #: Counters, read by the owner's statistics.
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -508,7 +594,7 @@ class WebSocketEngine:
         if isinstance(data, str):
             data = data.encode()
         self._check_can_send()
-        self.protocol.send_text(data)
+        self._queue_frame(0x81, data)
         await self.flush()
 
     async def send_binary(self, data: bytes | bytearray) -> None:
@@ -517,7 +603,7 @@ class WebSocketEngine:
         Cancellation: as for :meth:`send_text`.
         """
         self._check_can_send()
-        self.protocol.send_binary(data)
+        self._queue_frame(0x82, data)
         await self.flush()
 
     async def send_texts(self, batch: Sequence[bytes | bytearray]) -> None:
@@ -526,10 +612,46 @@ class WebSocketEngine:
         Cancellation: as for :meth:`send_text`.
         """
         self._check_can_send()
-        send = self.protocol.send_text
         for data in batch:
-            send(data)
+            self._queue_frame(0x81, data)
         await self.flush()
+
+    def _queue_frame(self, first: int, data: bytes | bytearray) -> None:
+        """Queue one unfragmented data frame (``first``: FIN plus the opcode) behind the
+        protocol's own output.
+
+        On the fast route the frame is built here: the protocol's Frame objects, per-frame
+        ``os.urandom(4)`` and serializer cost several microseconds per audio append. The bytes
+        are the same (a masked frame with a fresh random key from the system's CSPRNG, drawn
+        a thousand bytes at a time); the protocol's state is untouched, as its own
+        ``send_text`` would leave it when no fragmented message is in progress.
+        """
+        protocol = self.protocol
+        if (
+            not self._frame_sends
+            or self._route is not _FRAMES
+            or protocol.expect_continuation_frame
+        ):
+            if first == 0x81:
+                protocol.send_text(data)
+            else:
+                protocol.send_binary(data)
+            return
+        at = self._mask_at
+        masks = self._masks
+        if at >= len(masks):
+            masks = self._masks = os.urandom(_MASK_POOL)
+            at = 0
+        self._mask_at = at + 4
+        mask = masks[at : at + 4]
+        n = len(data)
+        if n < 126:
+            head = bytes((first, 0x80 | n))
+        elif n < 0x10000:
+            head = _HEAD_16(first, 0xFE, n)
+        else:
+            head = _HEAD_64(first, 0xFF, n)
+        protocol.writes.append(b"".join((head, mask, apply_mask(data, mask))))
 
     def _check_can_send(self) -> None:
         if self._write_error is not None:
@@ -564,14 +686,39 @@ class WebSocketEngine:
     async def _write_now(self) -> None:
         self._writing = True
         try:
-            with anyio.CancelScope(shield=True):
-                await self._flush_locked()
+            if not self._write_at_once():
+                with anyio.CancelScope(shield=True):
+                    await self._flush_locked()
         finally:
             self._writing = False
             done = self._write_done
             if done is not None:
                 self._write_done = None
                 done.set()
+
+    def _write_at_once(self) -> bool:
+        """Write the protocol's output without awaiting; False when it must be awaited.
+
+        Only a single pending chunk is written this way, and only when the stream takes it
+        now (see ``_sync_writer``): no await means no cancellation point, so no shield and no
+        extra trip through the event loop per send. What a partial write leaves is awaited.
+        """
+        write = self._sync_write
+        writes = self.protocol.writes
+        if write is None or len(writes) != 1 or self._write_error is not None:
+            return False
+        data = writes[0]
+        if not data or self._stream_closed:
+            return False
+        sent = write(data)
+        if not sent:
+            return False
+        self.bytes_sent += sent
+        if sent == len(data):
+            writes.clear()
+            return True
+        writes[0] = data[sent:]
+        return False
 
     async def _flush_locked(self) -> None:
         protocol = self.protocol
