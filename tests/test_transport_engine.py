@@ -29,6 +29,12 @@ async def _pair(
         close_timeout=close_timeout,
     )
     server = WebSocketEngine(ServerProtocol(max_size=max_size), b, close_timeout=close_timeout)
+    await handshake(client, server)
+    return client, server
+
+
+async def handshake(client: WebSocketEngine, server: WebSocketEngine) -> None:
+    """Run the opening handshake between a client engine and a server engine."""
     assert isinstance(client.protocol, ClientProtocol)
     assert isinstance(server.protocol, ServerProtocol)
     client.protocol.send_request(client.protocol.connect())
@@ -41,7 +47,6 @@ async def _pair(
     assert isinstance(response, Response)
     assert response.status_code == 101
     assert client.protocol.handshake_exc is None
-    return client, server
 
 
 async def test_round_trip_both_ways() -> None:

@@ -21,12 +21,13 @@ import pytest
 import websockets.frames
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_transport_engine import handshake
 from test_transport_framing import BACKENDS, ScriptedStream, _accept  # pyright: ignore
 from websockets.client import ClientProtocol
 from websockets.exceptions import ProtocolError
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request, Response
+from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
@@ -175,15 +176,7 @@ async def tcp_pair() -> AsyncIterator[tuple[WebSocketEngine, WebSocketEngine]]:
     server = WebSocketEngine(ServerProtocol(max_size=None), server_stream)
     try:
         with anyio.fail_after(10):
-            assert isinstance(client.protocol, ClientProtocol)
-            assert isinstance(server.protocol, ServerProtocol)
-            client.protocol.send_request(client.protocol.connect())
-            await client.flush()
-            request = await server.receive_handshake()
-            assert isinstance(request, Request)
-            server.protocol.send_response(server.protocol.accept(request))
-            await server.flush()
-            assert isinstance(await client.receive_handshake(), Response)
+            await handshake(client, server)
         yield client, server
     finally:
         await client.abort()
