@@ -243,8 +243,8 @@ class WebSocketEngine:
         self._closed_exc: ConnectionClosed | None = None
         self._stream_closed = False
         self._write_error: BaseException | None = None
-        # Receiving (see _feed): the route for incoming bytes, and the state of a frame that
-        # spans reads.
+        # Receiving (see _split_frames): the route for incoming bytes, and the state of a frame
+        # that spans reads.
         limit = _frame_limit(protocol) if fast_framing and protocol.side is _CLIENT else None
         self._limit = limit if limit is not None else 0
         if limit is None:
@@ -262,9 +262,10 @@ class WebSocketEngine:
         self._partial_need = 0
         self._protocol_need = 0
         # Sending: data frames are framed here while the receive route is _FRAMES (the same
-        # conditions: client side, open, no extension), and written without awaiting when the
-        # stream can take them at once.
-        self._frame_sends = limit is not None and hasattr(protocol, "expect_continuation_frame")
+        # conditions: client side, open, no extension) and the protocol exposes the state that
+        # says no fragmented message is in progress; written without awaiting when the stream
+        # can take them at once.
+        self._frame_sends = hasattr(protocol, "expect_continuation_frame")
         self._sync_write = _sync_writer(stream)
         self._masks = b""
         self._mask_at = 0
