@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 import anyio
 import anyio.lowlevel
 import msgspec
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._config import ApiKey, ClientConfig, TokenProvider, redact
 from ._errors import (
@@ -168,6 +169,12 @@ class _Waiter:
         self.done = anyio.Event()
         self.result: ReceivedEvent | None = None
         self.error: BaseException | None = None
+
+
+@dataclass(eq=False)
+class _Subscription:
+    names: frozenset[str]
+    send: MemoryObjectSendStream[ReceivedEvent]
 
 
 def _unset_to_none(value: object) -> Any:
@@ -330,6 +337,7 @@ class RealtimeConnection:
         self._discarding = False
         # Correlation.
         self._waiters: list[_Waiter] = []
+        self._subscriptions: list[_Subscription] = []
         self._id_prefix = f"evt_{os.urandom(4).hex()}_"
         self._id_counter = 0
         # Statistics.
@@ -473,6 +481,55 @@ class RealtimeConnection:
         self._check_open()
         self._waiters.append(waiter)
         return await self._wait(waiter)
+
+    @asynccontextmanager
+    async def subscribe(
+        self, *types: str | type[BaseServerEvent], max_buffer: int = 256
+    ) -> AsyncGenerator[MemoryObjectReceiveStream[ReceivedEvent], None]:
+        """A second view of the events: ``async with conn.subscribe(ResponseDone) as events``.
+
+        Every event of one of ``types`` (all events when none are given) that the reader decodes
+        from now on is delivered to the subscription's bounded memory stream as well as to
+        :meth:`receive`; nothing is taken away from the main stream. When the subscription's
+        buffer (``max_buffer`` events) is full the reader waits for it, as it does for the main
+        stream (backpressure, never a silent drop): keep receiving from it. The stream ends
+        (``EndOfStream``, so ``async for`` stops) when the connection closes or the block ends.
+        Used by the audio player and the tool dispatcher, which run beside the app's own loop.
+
+        Cancellation: safe; leaving the block unsubscribes.
+        """
+        names = frozenset(t if isinstance(t, str) else t.type for t in types)
+        send, receive = anyio.create_memory_object_stream[ReceivedEvent](max_buffer)
+        subscription = _Subscription(names, send)
+        self._subscriptions.append(subscription)
+        if self._closed is not None:
+            send.close()
+        try:
+            with receive:
+                yield receive
+        finally:
+            if subscription in self._subscriptions:
+                self._subscriptions.remove(subscription)
+            send.close()
+
+    async def _publish(self, event: ReceivedEvent) -> None:
+        for subscription in list(self._subscriptions):
+            names = subscription.names
+            if names and event.type not in names:
+                continue
+            try:
+                subscription.send.send_nowait(event)
+            except anyio.WouldBlock:
+                self._reader_stalls += 1
+                self._reader_blocked = True
+                try:
+                    await subscription.send.send(event)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    pass
+                finally:
+                    self._reader_blocked = False
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass
 
     async def _wait(self, waiter: _Waiter) -> Any:
         try:
@@ -715,6 +772,8 @@ class RealtimeConnection:
             waiter.error = self._closed_error()
             waiter.done.set()
         self._waiters.clear()
+        for subscription in self._subscriptions:
+            subscription.send.close()
 
     def _close_error(self, closed: ConnectionClosed) -> ConnectionClosed:
         """Turn a close frame (and the ``error`` event before it) into the specific error."""
@@ -829,6 +888,8 @@ class RealtimeConnection:
                         self._last_error = None
                     if self._waiters:
                         self._deliver_to_waiters(event)
+                    if self._subscriptions:
+                        await self._publish(event)
                     if len(items) < capacity:
                         items.append(event)
                         if events._readable is not None:  # pyright: ignore[reportPrivateUsage]
