@@ -290,7 +290,7 @@ def percentile(values: list[float], q: float) -> float:
 async def ours(base: str, n_recv: int, n_send: int, seconds: float, **options: Any) -> Result:
     import anyio
 
-    from realtime_anyio._connection import open_realtime
+    from realtime_anyio import open_realtime
 
     result = Result()
     opts: dict[str, Any] = {"websocket_base_url": base, "api_key": "x", **options}

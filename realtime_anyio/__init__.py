@@ -12,7 +12,6 @@ from ._connection import ConnectionStatistics as ConnectionStatistics
 from ._connection import InvalidServerEvent as InvalidServerEvent
 from ._connection import RealtimeConnection as RealtimeConnection
 from ._connection import ReceivedEvent as ReceivedEvent
-from ._connection import open_realtime as open_realtime
 from ._errors import APIConnectionError as APIConnectionError
 from ._errors import APIError as APIError
 from ._errors import APIStatusError as APIStatusError
@@ -40,6 +39,7 @@ from ._errors import WebhookHeaderError as WebhookHeaderError
 from ._errors import WebhookSignatureError as WebhookSignatureError
 from ._errors import WebhookTimestampError as WebhookTimestampError
 from ._errors import WebhookVerificationError as WebhookVerificationError
+from ._open import open_realtime as open_realtime
 
 __all__ = [
     "APIConnectionError",

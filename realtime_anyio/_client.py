@@ -68,7 +68,7 @@ class Realtime:
 
     def connect(self, **options: Any) -> AbstractAsyncContextManager[RealtimeConnection]:
         """Open a WebSocket connection with this configuration; see :func:`open_realtime`."""
-        from ._connection import open_realtime
+        from ._open import open_realtime
 
         return open_realtime(config=self.config, **options)
 

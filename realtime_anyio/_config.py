@@ -55,6 +55,21 @@ def _checked_key(value: object) -> str:
     return value
 
 
+def _check_header(name: str, value: str) -> None:
+    # A key read from a file often ends in a newline; the HTTP layer would refuse it with the
+    # whole value in its message. Refuse it here, naming the header but never the value.
+    if (
+        any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value)
+        or value != value.strip()
+    ):
+        raise LocalProtocolError(
+            f"the {name!r} header value has leading/trailing whitespace or a control character "
+            "(a line break at the end of a key read from a file?); strip it"
+        )
+    if any(ord(c) > 0xFF for c in value):
+        raise LocalProtocolError(f"the {name!r} header value has non-Latin-1 characters")
+
+
 def _http_to_ws(url: str) -> str:
     scheme, rest = url.split("://", 1) if "://" in url else ("https", url)
     scheme = {"https": "wss", "http": "ws"}.get(scheme.lower(), scheme.lower())
@@ -162,10 +177,11 @@ class ClientConfig:
         if call_id is not None:
             query["call_id"] = call_id
         query.update(self.extra_query)
-        base = self.websocket_base_url or _http_to_ws(self.rest_base_url())
-        parts = urlsplit(f"{base}/realtime")
-        merged = "&".join(p for p in (parts.query, urlencode(query)) if p)
-        return urlunsplit((parts.scheme, parts.netloc, parts.path, merged, parts.fragment))
+        base = urlsplit(self.websocket_base_url or _http_to_ws(self.rest_base_url()))
+        # A base URL may carry its own query (a proxy's routing key): keep it, after the path.
+        path = base.path.rstrip("/") + "/realtime"
+        merged = "&".join(p for p in (base.query, urlencode(query)) if p)
+        return urlunsplit((base.scheme, base.netloc, path, merged, base.fragment))
 
     async def auth_headers(self) -> dict[str, str]:
         """Headers for one connection or request; key providers are called here, each time."""
@@ -183,6 +199,8 @@ class ClientConfig:
         if self.project:
             headers["OpenAI-Project"] = self.project
         headers.update(self.extra_headers)
+        for name, value in headers.items():
+            _check_header(name, value)
         return headers
 
     def secrets(self) -> tuple[str, ...]:

@@ -19,7 +19,8 @@ from pathlib import Path
 import anyio
 
 from . import events as ev
-from ._connection import RealtimeConnection, ReceivedEvent, open_realtime
+from ._connection import RealtimeConnection, ReceivedEvent
+from ._open import open_realtime
 from .testing import FakeRealtimeServer, Say, Script, ToolCall, silence, speech, write_wav
 
 __all__ = ["DemoResult", "run_demo"]

@@ -35,7 +35,11 @@ No message, ``repr`` or attribute of these exceptions ever holds an API key.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .events import ErrorDetails
 
 __all__ = [
     "APIConnectionError",
@@ -243,13 +247,27 @@ class ConnectionClosed(RealtimeError):
     """The WebSocket connection is closed; ``code`` and ``reason`` come from its close frame.
 
     ``code`` is 1006 when the connection ended without a close frame. The underlying cause,
-    if any, is chained as ``__cause__``.
+    if any, is chained as ``__cause__``. ``unsent`` counts the events that ``send`` had
+    accepted but that were never written because the connection ended first.
     """
 
-    def __init__(self, code: int, reason: str = "") -> None:
-        super().__init__(f"connection closed: code {code}" + (f", {reason}" if reason else ""))
+    def __init__(self, code: int, reason: str = "", *, unsent: int = 0) -> None:
+        message = f"connection closed: code {code}" + (f", {reason}" if reason else "")
+        if unsent:
+            message += f" ({unsent} accepted event{'s' if unsent != 1 else ''} not written)"
+        super().__init__(message)
         self.code = code
         self.reason = reason
+        self.unsent = unsent
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_closed, (type(self), self.code, self.reason, self.unsent))
+
+
+def _rebuild_closed(
+    cls: type[ConnectionClosed], code: int, reason: str, unsent: int
+) -> ConnectionClosed:
+    return cls(code, reason, unsent=unsent)
 
 
 class SessionExpired(ConnectionClosed):
@@ -306,3 +324,96 @@ def status_error_class(
     if close_code == 4000:
         return BadRequestError
     return APIStatusError
+
+
+# -- mapping what the server said into exceptions, at the boundary ---------------------------
+
+#: Scrubs secrets out of a text that came from the peer (it may echo a key back).
+Scrub = Callable[[str], str]
+
+
+def scrubber(secrets: tuple[str, ...]) -> Scrub:
+    """A function that replaces every occurrence of each secret with ``<redacted>``."""
+    found = tuple(s for s in secrets if s)
+
+    def scrub(text: str) -> str:
+        for secret in found:
+            if secret in text:
+                text = text.replace(secret, "<redacted>")
+        return text
+
+    return scrub
+
+
+def _opt(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def server_error(details: ErrorDetails, scrub: Scrub) -> ServerError:
+    """The :class:`ServerError` for an ``error`` event's error object."""
+    return ServerError(
+        type=details.type,
+        code=_opt(details.code),
+        message=scrub(details.message),
+        param=_opt(details.param),
+        event_id=_opt(details.event_id),
+        error=details,
+    )
+
+
+def refusal(
+    details: ErrorDetails | None, close_code: int, close_reason: str, scrub: Scrub
+) -> APIStatusError:
+    """The :class:`APIStatusError` subclass for a close 3000/4000 (and the error before it)."""
+    cls = status_error_class(close_code=close_code)
+    reason = scrub(close_reason)
+    if details is None:
+        kind, _, code = reason.partition(".")
+        return cls(
+            reason or f"the server closed the connection with code {close_code}",
+            close_code=close_code,
+            close_reason=reason,
+            error_type=kind or None,
+            error_code=code or None,
+        )
+    return cls(
+        scrub(details.message),
+        close_code=close_code,
+        close_reason=reason,
+        error_type=details.type,
+        error_code=_opt(details.code),
+        param=_opt(details.param),
+        body={
+            "type": details.type,
+            "code": _opt(details.code),
+            "message": scrub(details.message),
+            "param": _opt(details.param),
+            "event_id": _opt(details.event_id),
+        },
+    )
+
+
+def closed_by_peer(
+    closed: ConnectionClosed, details: ErrorDetails | None, scrub: Scrub
+) -> ConnectionClosed:
+    """The specific exception for a close frame and the ``error`` event right before it.
+
+    1001 after ``session_expired`` is :class:`SessionExpired`; 3000, 4000 and other 4xxx codes
+    chain the refusal (:class:`AuthenticationError`, :class:`BadRequestError`, ...) as the cause.
+    Reasons and messages are scrubbed of secrets.
+    """
+    reason = scrub(closed.reason)
+    code = closed.code
+    if details is not None and code == 1001 and details.code == "session_expired":
+        expired = SessionExpired(code, reason or scrub(details.message))
+        expired.__cause__ = server_error(details, scrub)
+        return expired
+    if code in (3000, 4000) or (code >= 4000 and details is not None):
+        result = ConnectionClosed(code, reason)
+        result.__cause__ = refusal(details, code, reason, scrub)
+        return result
+    if reason == closed.reason:
+        return closed
+    result = type(closed)(code, reason)
+    result.__cause__ = closed.__cause__
+    return result

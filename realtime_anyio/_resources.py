@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import Any, Literal, Protocol, TypeVar, overload
 
 from ._errors import LocalProtocolError, RealtimeInternalError
 from .events import (
@@ -42,8 +42,16 @@ from .events import (
     to_client_event,
 )
 
-if TYPE_CHECKING:
-    from ._connection import RealtimeConnection
+
+class _Sender(Protocol):
+    """What the helpers need from a connection (kept structural to avoid an import cycle)."""
+
+    def next_event_id(self) -> str: ...
+
+    async def send(self, event: ClientEvent | Mapping[str, Any]) -> None: ...
+
+    async def request(self, event: ClientEvent | Mapping[str, Any]) -> Any: ...
+
 
 __all__ = [
     "ConversationItemResource",
@@ -85,7 +93,7 @@ def _expect(reply: object, cls: type[_R]) -> _R:
 class _Resource:
     __slots__ = ("_conn",)
 
-    def __init__(self, conn: RealtimeConnection) -> None:
+    def __init__(self, conn: _Sender) -> None:
         self._conn = conn
 
     def __repr__(self) -> str:
@@ -535,6 +543,6 @@ class ConversationResource(_Resource):
 
     __slots__ = ("item",)
 
-    def __init__(self, conn: RealtimeConnection) -> None:
+    def __init__(self, conn: _Sender) -> None:
         super().__init__(conn)
         self.item = ConversationItemResource(conn)

@@ -23,8 +23,9 @@ import anyio
 import anyio.to_thread
 
 from . import events as ev
-from ._connection import RealtimeConnection, open_realtime
+from ._connection import RealtimeConnection
 from ._errors import RealtimeError
+from ._open import open_realtime
 from .testing import FakeRealtimeServer, read_wav, write_wav
 
 __all__ = ["main"]

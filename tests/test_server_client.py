@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from realtime_anyio import ServerError
-from realtime_anyio._connection import open_realtime
+from realtime_anyio import open_realtime
 from realtime_anyio.events import (
     ConversationItemAdded,
     InputAudioBufferCommitted,
