@@ -41,7 +41,7 @@ USER_AGENT = f"realtime-anyio/{_package_version()}"
 
 async def _resolve(source: ApiKey | TokenProvider) -> str:
     if isinstance(source, str):
-        return source
+        return _well_formed(source)
     value = source()
     if inspect.isawaitable(value):
         value = await value
@@ -52,12 +52,22 @@ def _checked_key(value: object) -> str:
     # Providers are user code: check what they really return, whatever their annotation says.
     if not isinstance(value, str) or not value:
         raise AuthenticationError("the API key provider returned no key")
-    return value
+    return _well_formed(value)
+
+
+def _well_formed(key: str) -> str:
+    # A key read from a file often ends in a newline; the HTTP layer would refuse it with the
+    # whole key in its message. Refuse it here, never showing the key.
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+        raise LocalProtocolError(
+            "the API key contains white space or a control character (a line break at the end "
+            "of a key read from a file?); strip it"
+        )
+    return key
 
 
 def _check_header(name: str, value: str) -> None:
-    # A key read from a file often ends in a newline; the HTTP layer would refuse it with the
-    # whole value in its message. Refuse it here, naming the header but never the value.
+    # The HTTP layer would refuse such a value with the whole value in its message.
     if (
         any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value)
         or value != value.strip()

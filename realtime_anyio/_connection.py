@@ -283,6 +283,7 @@ class RealtimeConnection:
         # Send side: encoded frames waiting for the writer.
         self._outbox, self._outgoing = anyio.create_memory_object_stream[bytes](send_buffer)
         self._send_buffer = send_buffer
+        self._room: anyio.Event | None = None
         self._in_flight = 0
         self._writer_done = anyio.Event()
         self._reader_done = anyio.Event()
@@ -608,15 +609,31 @@ class RealtimeConnection:
         self._count_sent(typed.type)
 
     async def _put(self, data: bytes, kind: str) -> None:
-        try:
-            await self._outbox.send(data)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            failed = True
-        else:
-            failed = False
-        if failed:
-            raise self._closed_error()
-        self._count_sent(kind)
+        await anyio.lowlevel.checkpoint()
+        outbox = self._outbox
+        while True:
+            try:
+                outbox.send_nowait(data)
+            except anyio.WouldBlock:
+                # Wait for room ourselves rather than inside the stream's send(): a cancel
+                # that lands there after the writer took the frame would report "not sent"
+                # for a frame that is then written.
+                room = self._room
+                if room is None:
+                    room = self._room = anyio.Event()
+                await room.wait()
+                continue
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                break
+            self._count_sent(kind)
+            return
+        raise self._closed_error()
+
+    def _make_room(self) -> None:
+        room = self._room
+        if room is not None:
+            self._room = None
+            room.set()
 
     def _count_sent(self, kind: str) -> None:
         counts = self._events_sent
@@ -760,6 +777,7 @@ class RealtimeConnection:
         self._unsent += self._in_flight
         self._in_flight = 0
         outgoing.close()
+        self._make_room()
 
     def _close_error(self, closed: ConnectionClosed) -> ConnectionClosed:
         """Turn a close frame (and the ``error`` event right before it) into the specific error."""
@@ -880,6 +898,7 @@ class RealtimeConnection:
                         break
                     batch.append(data)
                     size += len(data)
+                self._make_room()
                 self._in_flight = len(batch)
                 if len(batch) == 1:
                     await transport.send_text(batch[0])
@@ -1024,6 +1043,7 @@ class RealtimeConnection:
                 self._discard_buffered()
                 # Flush what send() already accepted; the writer ends when the queue is empty.
                 self._outbox.close()
+                self._make_room()
                 await self._writer_done.wait()
                 self._reader_scope.cancel()
                 await self._reader_done.wait()
