@@ -153,6 +153,8 @@ async def test_receive_nowait_drains_without_waiting() -> None:
 async def test_send_honours_the_callers_deadline_when_the_peer_stops_reading() -> None:
     # The peer never reads: its buffer fills, the writer blocks, the queue fills; the sender
     # waits on the queue and its own deadline ends that wait promptly.
+    exit_started = 0.0
+    conn: Any = None
     with anyio.fail_after(10), pytest.raises(ConnectionClosed) as at_exit:
         async with bare_pair(send_buffer=4, peer_buffer=2, close_timeout=0.5) as (conn, _):
             start = anyio.current_time()
@@ -169,6 +171,7 @@ async def test_send_honours_the_callers_deadline_when_the_peer_stops_reading() -
 
 
 async def test_frames_that_could_not_be_written_are_counted_and_named() -> None:
+    conn: Any = None
     with anyio.fail_after(10), pytest.raises(ConnectionClosed) as at_exit:
         async with bare_pair(send_buffer=8, peer_buffer=1, close_timeout=0.5) as (conn, peer):
             for _ in range(8):
