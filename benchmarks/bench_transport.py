@@ -10,13 +10,16 @@ with ratios against the official SDK (``openai.AsyncOpenAI(...).realtime.connect
 Scenarios:
 
 * receive: the server sends ``N`` ``response.output_audio.delta`` events of 100 ms of audio as
-  fast as it can; the client receives and decodes each one (audio to bytes). Events per second.
+  fast as it can; the client receives and decodes each one (audio to bytes). Events per second,
+  once with ``await conn.receive()`` per event (a checkpoint each) and once draining with
+  ``conn.receive_nowait()`` (awaiting ``receive()`` only when nothing is buffered).
 * burst send: the client sends ``N`` ``input_audio_buffer.append`` of 20 ms as fast as it can;
   the server acknowledges the last one. Appends per second.
 * duplex: real-time pacing for a few seconds, 20 ms chunks both ways. CPU time of the client
   process per audio-second, and the p99 latency from the server's write to the client having
   the decoded event (the server stamps CLOCK_MONOTONIC into ``event_id``).
-* close: the server streams deltas without pause; time for the client to leave its block.
+* close: the server streams deltas without pause; time for the client to leave its block, over
+  plain TCP and over TLS (a ``trustme`` test CA; the official SDK is measured on plain TCP).
 """
 
 from __future__ import annotations
@@ -225,9 +228,79 @@ def serve_connection(sock: socket.socket) -> None:
         peer.pump()
 
 
-def serve() -> None:
+async def _tls_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The ``stream`` scenario over TLS: deltas without pause until the client closes."""
+    from websockets.frames import Frame, Opcode
+    from websockets.protocol import State
+    from websockets.server import ServerProtocol
+
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {
+        k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ln)
+    }
+    accept = base64.b64encode(
+        hashlib.sha1((headers["sec-websocket-key"] + GUID).encode()).digest()
+    ).decode()
+    writer.write(
+        (
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        ).encode()
+        + HELLO
+    )
+    protocol = ServerProtocol(max_size=None, state=State.OPEN)
+    closed = asyncio.Event()
+
+    async def pump() -> None:
+        while not closed.is_set():
+            data = await reader.read(262144)
+            if not data:
+                protocol.receive_eof()
+            else:
+                protocol.receive_data(data)
+            for event in protocol.events_received():
+                if isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
+                    closed.set()
+            out = b"".join(protocol.data_to_send())
+            if out:
+                writer.write(out)
+            if not data:
+                closed.set()
+
+    task = asyncio.create_task(pump())
+    chunk = frame(delta(PCM_100MS)) * 20
+    try:
+        while not closed.is_set():
+            writer.write(chunk)
+            await writer.drain()
+        await task
+    except (OSError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        task.cancel()
+        writer.close()
+
+
+def _serve_tls(cert_file: str, key_file: str) -> None:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+
+    async def run() -> None:
+        server = await asyncio.start_server(_tls_stream, "127.0.0.1", 0, ssl=context)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await server.serve_forever()
+
+    asyncio.run(run())
+
+
+def serve(tls: tuple[str, str] | None = None) -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     print(listener.getsockname()[1], flush=True)
+    if tls is not None:
+        threading.Thread(target=_serve_tls, args=tls, daemon=True).start()
     while True:
         sock, _ = listener.accept()
         threading.Thread(target=serve_connection, args=(sock,), daemon=True).start()
@@ -241,6 +314,7 @@ def serve() -> None:
 @dataclass
 class Result:
     receive_eps: float = 0.0
+    drain_eps: float = 0.0
     send_eps: float = 0.0
     cpu_ms_per_s: float = 0.0
     p50_ms: float = 0.0
@@ -248,6 +322,7 @@ class Result:
     #: Every latency sample of the run, so that percentiles can be taken over all runs.
     latencies: list[float] = field(default_factory=list[float])
     close_ms: float = 0.0
+    tls_close_ms: float = 0.0
 
 
 def best(results: list[Result]) -> Result:
@@ -261,11 +336,13 @@ def best(results: list[Result]) -> Result:
 
     return Result(
         receive_eps=max(r.receive_eps for r in results),
+        drain_eps=max(r.drain_eps for r in results),
         send_eps=max(r.send_eps for r in results),
         cpu_ms_per_s=min(r.cpu_ms_per_s for r in results),
         p50_ms=median([r.p50_ms for r in results]),
         p99_ms=median([r.p99_ms for r in results]),
         close_ms=median([r.close_ms for r in results]),
+        tls_close_ms=median([r.tls_close_ms for r in results]),
         latencies=[sample for r in results for sample in r.latencies],
     )
 
@@ -287,7 +364,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def ours(base: str, n_recv: int, n_send: int, seconds: float, **options: Any) -> Result:
+async def ours(
+    base: str,
+    n_recv: int,
+    n_send: int,
+    seconds: float,
+    tls: tuple[str, str] | None = None,
+    **options: Any,
+) -> Result:
+    import ssl
+
     import anyio
 
     from realtime_anyio import open_realtime
@@ -303,6 +389,19 @@ async def ours(base: str, n_recv: int, n_send: int, seconds: float, **options: A
             event = await conn.receive()
             total += len(event.delta)  # type: ignore[union-attr]
         result.receive_eps = n_recv / (time.perf_counter() - start)
+        assert total == n_recv * len(PCM_100MS)
+
+    async with open_realtime(model="recv", extra_query={"n": str(n_recv)}, **opts) as conn:
+        await conn.receive()
+        start = time.perf_counter()
+        total = 0
+        for _ in range(n_recv):
+            try:
+                event = conn.receive_nowait()
+            except anyio.WouldBlock:
+                event = await conn.receive()
+            total += len(event.delta)  # type: ignore[union-attr]
+        result.drain_eps = n_recv / (time.perf_counter() - start)
         assert total == n_recv * len(PCM_100MS)
 
     async with open_realtime(model="burst", extra_query={"n": str(n_send)}, **opts) as conn:
@@ -348,6 +447,17 @@ async def ours(base: str, n_recv: int, n_send: int, seconds: float, **options: A
             await conn.receive()
         start = time.perf_counter()
     result.close_ms = (time.perf_counter() - start) * 1000
+
+    if tls is not None and "transport" not in options:
+        tls_base, ca_file = tls
+        context = ssl.create_default_context(cafile=ca_file)
+        async with open_realtime(
+            model="stream", **{**opts, "websocket_base_url": tls_base}, ssl_context=context
+        ) as conn:
+            for _ in range(200):
+                await conn.receive()
+            start = time.perf_counter()
+        result.tls_close_ms = (time.perf_counter() - start) * 1000
     return result
 
 
@@ -420,33 +530,50 @@ async def official(base: str, n_recv: int, n_send: int, seconds: float) -> Resul
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cert", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="smaller runs")
     parser.add_argument("--seconds", type=float, default=5.0, help="duplex duration")
     parser.add_argument("--repeat", type=int, default=5, help="runs per client (best is kept)")
     args = parser.parse_args()
     if args.serve:
-        serve()
+        serve(tuple(args.cert) if args.cert else None)
         return
 
+    import tempfile
+
     import anyio
+    import trustme
 
     n_recv, n_send, seconds = (2000, 5000, 2.0) if args.quick else (20000, 50000, args.seconds)
+    certs = tempfile.TemporaryDirectory()
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    ca_file = os.path.join(certs.name, "ca.pem")
+    cert_file = os.path.join(certs.name, "cert.pem")
+    key_file = os.path.join(certs.name, "key.pem")
+    ca.cert_pem.write_to_path(ca_file)
+    cert.cert_chain_pems[0].write_to_path(cert_file)
+    cert.private_key_pem.write_to_path(key_file)
     server = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "--serve"], stdout=subprocess.PIPE, text=True
+        [sys.executable, os.path.abspath(__file__), "--serve", "--cert", cert_file, key_file],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline())
+        tls_port = int(server.stdout.readline())
         base = f"ws://127.0.0.1:{port}/v1"
+        tls = (f"wss://127.0.0.1:{tls_port}/v1", ca_file)
         from realtime_anyio.transport import connect_trio_websocket
 
         clients: dict[str, Callable[[], Result]] = {
             "official SDK (asyncio)": lambda: asyncio.run(official(base, n_recv, n_send, seconds)),
             "realtime_anyio (asyncio)": lambda: anyio.run(
-                ours, base, n_recv, n_send, seconds, backend="asyncio"
+                ours, base, n_recv, n_send, seconds, tls, backend="asyncio"
             ),
             "realtime_anyio (trio)": lambda: anyio.run(
-                ours, base, n_recv, n_send, seconds, backend="trio"
+                ours, base, n_recv, n_send, seconds, tls, backend="trio"
             ),
             "realtime_anyio (trio-websocket)": lambda: anyio.run(
                 lambda: ours(base, n_recv, n_send, seconds, transport=connect_trio_websocket),
@@ -461,14 +588,17 @@ def main() -> None:
                 runs[name].append(result)
                 print(
                     f"round {round_ + 1}: {name}: receive {result.receive_eps:,.0f}/s, "
+                    f"drain {result.drain_eps:,.0f}/s, "
                     f"burst {result.send_eps:,.0f}/s, CPU {result.cpu_ms_per_s:.1f} ms/s, "
-                    f"p99 {result.p99_ms:.2f} ms, close {result.close_ms:,.1f} ms",
+                    f"p99 {result.p99_ms:.2f} ms, close {result.close_ms:,.1f} ms, "
+                    f"TLS close {result.tls_close_ms:,.1f} ms",
                     file=sys.stderr,
                 )
         rows = {name: best(results) for name, results in runs.items()}
     finally:
         server.kill()
         server.wait()
+        certs.cleanup()
     ref = rows["official SDK (asyncio)"]
     load = os.getloadavg()[0]
     print(
@@ -479,28 +609,33 @@ def main() -> None:
         f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, load {load:.2f}.\n"
     )
     print(
-        "| client | receive (events/s) | burst send (appends/s) | duplex CPU (ms per audio-s) "
-        "| latency p50 / p99 (ms) | close while streaming (ms) |"
+        "| client | receive (events/s) | drain with receive_nowait (events/s) "
+        "| burst send (appends/s) | duplex CPU (ms per audio-s) "
+        "| latency p50 / p99 (ms) | close while streaming, plain / TLS (ms) |"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, r in rows.items():
+        drain = "-" if r is ref else f"{r.drain_eps:,.0f} ({r.drain_eps / ref.receive_eps:.1f}x)"
+        tls_close = f"{r.tls_close_ms:,.1f}" if r.tls_close_ms else "-"
         print(
             f"| {name} | {r.receive_eps:,.0f} ({r.receive_eps / ref.receive_eps:.1f}x) "
+            f"| {drain} "
             f"| {r.send_eps:,.0f} ({r.send_eps / ref.send_eps:.1f}x) "
             f"| {r.cpu_ms_per_s:.1f} ({r.cpu_ms_per_s / ref.cpu_ms_per_s:.2f}x) "
             f"| {r.p50_ms:.2f} / {r.p99_ms:.2f} "
-            f"| {r.close_ms:,.1f} |"
+            f"| {r.close_ms:,.1f} / {tls_close} |"
         )
-    print("\nTargets (issue 3), each against the official SDK in this run:")
+    print("\nTargets (issue 10), each against the official SDK in this run:")
     for name, r in rows.items():
         if r is ref:
             continue
         checks = [
-            ("receive >= 6x", r.receive_eps >= 6 * ref.receive_eps),
-            ("burst >= 10x", r.send_eps >= 10 * ref.send_eps),
-            ("CPU <= 0.7x", r.cpu_ms_per_s <= 0.7 * ref.cpu_ms_per_s),
-            ("p99 below", r.p99_ms < ref.p99_ms),
+            ("receive >= 5x", r.receive_eps >= 5 * ref.receive_eps),
+            ("drain >= 7x", r.drain_eps >= 7 * ref.receive_eps),
+            ("burst >= 20x", r.send_eps >= 20 * ref.send_eps),
+            ("CPU <= 0.65x", r.cpu_ms_per_s <= 0.65 * ref.cpu_ms_per_s),
             ("close < 50 ms", r.close_ms < 50),
+            ("TLS close < 50 ms", r.tls_close_ms < 50 if r.tls_close_ms else True),
         ]
         marks = ", ".join(f"{label} {'yes' if ok else 'NO'}" for label, ok in checks)
         print(f"- {name}: {marks}")

@@ -90,8 +90,9 @@ __all__ = [
 
 logger = logging.getLogger("realtime_anyio")
 
-#: The writer puts at most this many bytes of queued frames into one write.
-_BATCH_BYTES = 1024 * 1024
+#: The writer puts at most this many frames, or bytes, into one write.
+_BATCH_FRAMES = 64
+_BATCH_BYTES = 256 * 1024
 #: How long the last-resort abort of a transport may take once the close gave up.
 ABORT_TIMEOUT = 1.0
 
@@ -891,15 +892,27 @@ class RealtimeConnection:
                     return
                 batch = [data]
                 size = len(data)
+                self._in_flight = 1
                 while size < _BATCH_BYTES:
                     try:
                         data = outgoing.receive_nowait()
-                    except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                    except anyio.WouldBlock:
+                        if len(batch) >= _BATCH_FRAMES or self._closing:
+                            break
+                        # Let the senders run once more: while frames keep coming (a burst)
+                        # they go out together in one write; a lone real-time send costs one
+                        # extra pass of the scheduler.
+                        self._make_room()
+                        await anyio.lowlevel.cancel_shielded_checkpoint()
+                        if outgoing.statistics().current_buffer_used == 0:
+                            break
+                        continue
+                    except (anyio.EndOfStream, anyio.ClosedResourceError):
                         break
                     batch.append(data)
                     size += len(data)
+                    self._in_flight = len(batch)
                 self._make_room()
-                self._in_flight = len(batch)
                 if len(batch) == 1:
                     await transport.send_text(batch[0])
                 else:

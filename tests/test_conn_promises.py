@@ -99,7 +99,12 @@ async def test_every_send_is_a_schedule_point() -> None:
             for _ in range(300):
                 await conn.send(APPEND)
             assert ticker.ticks - before >= 290
+            for _ in range(500):
+                if conn.statistics().frames_sent == 300:
+                    break
+                await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
+        assert conn.statistics().frames_sent == 300
 
 
 async def test_every_buffered_receive_is_a_schedule_point() -> None:
