@@ -91,6 +91,16 @@ def _expect(reply: object, cls: type[_R]) -> _R:
 
 
 class _Resource:
+    """What every helper shares: build the event, then send it or send it and wait.
+
+    Every helper takes ``event_id=`` (generated when left out) and, when the event has a reply,
+    ``wait=``. It returns ``None`` once the event is accepted for sending; with ``wait=True`` it
+    returns the server's reply, typed (an ``error`` naming the event raises ``ServerError``;
+    bound the wait with ``anyio.fail_after``). Cancellation is as for
+    ``RealtimeConnection.send``; with ``wait=True`` a cancel while waiting leaves the event
+    sent and the reply unread (it still arrives in the stream).
+    """
+
     __slots__ = ("_conn",)
 
     def __init__(self, conn: _Sender) -> None:
@@ -144,11 +154,8 @@ class SessionResource(_Resource):
     ) -> SessionUpdated | None:
         """Change the session's configuration; the reply is ``session.updated``.
 
-        Returns ``None`` once sent, or with ``wait=True`` the reply (``ServerError`` if the server
-        rejects the event; bound the wait with ``anyio.fail_after``).
-
-        Cancellation: as for :meth:`RealtimeConnection.send`; with ``wait=True`` a cancel while
-        waiting leaves the event sent and the reply unread (it still arrives in the stream).
+        Cancellation: as for :meth:`~RealtimeConnection.send`; a cancel during ``wait=True``
+        leaves the event sent (its reply still arrives in the stream).
         """
         event = _build(SessionUpdate, {"session": session}, self._id(event_id))
         return await self._dispatch(event, SessionUpdated, wait)
@@ -186,11 +193,8 @@ class ResponseResource(_Resource):
     ) -> ResponseCreated | None:
         """Ask the model to respond (``response.create``); the reply is ``response.created``.
 
-        Returns ``None`` once sent, or with ``wait=True`` the reply (``ServerError`` if the server
-        rejects the event; bound the wait with ``anyio.fail_after``).
-
-        Cancellation: as for :meth:`RealtimeConnection.send`; with ``wait=True`` a cancel while
-        waiting leaves the event sent and the reply unread (it still arrives in the stream).
+        Cancellation: as for :meth:`~RealtimeConnection.send`; a cancel during ``wait=True``
+        leaves the event sent (its reply still arrives in the stream).
         """
         event = _build(ResponseCreate, {"response": response}, self._id(event_id))
         return await self._dispatch(event, ResponseCreated, wait)
@@ -222,11 +226,8 @@ class ResponseResource(_Resource):
     ) -> ResponseDone | None:
         """Cancel the response in progress; the reply is the ``response.done`` that ends it.
 
-        Returns ``None`` once sent, or with ``wait=True`` the reply (``ServerError`` if the server
-        rejects the event; bound the wait with ``anyio.fail_after``).
-
-        Cancellation: as for :meth:`RealtimeConnection.send`; with ``wait=True`` a cancel while
-        waiting leaves the event sent and the reply unread (it still arrives in the stream).
+        Cancellation: as for :meth:`~RealtimeConnection.send`; a cancel during ``wait=True``
+        leaves the event sent (its reply still arrives in the stream).
         """
         event = _build(ResponseCancel, {"response_id": response_id}, self._id(event_id))
         return await self._dispatch(event, ResponseDone, wait)
@@ -283,11 +284,8 @@ class InputAudioBufferResource(_Resource):
     ) -> InputAudioBufferCommitted | None:
         """Commit the buffered input audio as a user item; the reply is ``...committed``.
 
-        Returns ``None`` once sent, or with ``wait=True`` the reply (``ServerError`` if the server
-        rejects the event; bound the wait with ``anyio.fail_after``).
-
-        Cancellation: as for :meth:`RealtimeConnection.send`; with ``wait=True`` a cancel while
-        waiting leaves the event sent and the reply unread (it still arrives in the stream).
+        Cancellation: as for :meth:`~RealtimeConnection.send`; a cancel during ``wait=True``
+        leaves the event sent (its reply still arrives in the stream).
         """
         event = _build(InputAudioBufferCommit, {}, self._id(event_id))
         return await self._dispatch(event, InputAudioBufferCommitted, wait)
@@ -316,11 +314,8 @@ class InputAudioBufferResource(_Resource):
     ) -> InputAudioBufferCleared | None:
         """Discard the buffered input audio; the reply is ``input_audio_buffer.cleared``.
 
-        Returns ``None`` once sent, or with ``wait=True`` the reply (``ServerError`` if the server
-        rejects the event; bound the wait with ``anyio.fail_after``).
-
-        Cancellation: as for :meth:`RealtimeConnection.send`; with ``wait=True`` a cancel while
-        waiting leaves the event sent and the reply unread (it still arrives in the stream).
+        Cancellation: as for :meth:`~RealtimeConnection.send`; a cancel during ``wait=True``
+        leaves the event sent (its reply still arrives in the stream).
         """
         event = _build(InputAudioBufferClear, {}, self._id(event_id))
         return await self._dispatch(event, InputAudioBufferCleared, wait)
@@ -358,11 +353,8 @@ class OutputAudioBufferResource(_Resource):
         WebRTC and SIP sideband connections only: over a plain WebSocket the service rejects it
         as an unknown event type (an ``error`` event; ``ServerError`` with ``wait=True``).
 
-        Returns ``None`` once sent, or with ``wait=True`` the reply (``ServerError`` if the server
-        rejects the event; bound the wait with ``anyio.fail_after``).
-
-        Cancellation: as for :meth:`RealtimeConnection.send`; with ``wait=True`` a cancel while
-        waiting leaves the event sent and the reply unread (it still arrives in the stream).
+        Cancellation: as for :meth:`~RealtimeConnection.send`; a cancel during ``wait=True``
+        leaves the event sent (its reply still arrives in the stream).
         """
         event = _build(OutputAudioBufferClear, {}, self._id(event_id))
         return await self._dispatch(event, OutputAudioBufferCleared, wait)
@@ -406,11 +398,8 @@ class ConversationItemResource(_Resource):
         With ``wait=True`` an item without an ``id`` gets a generated one, so that the reply can be
         matched.
 
-        Returns ``None`` once sent, or with ``wait=True`` the reply (``ServerError`` if the server
-        rejects the event; bound the wait with ``anyio.fail_after``).
-
-        Cancellation: as for :meth:`RealtimeConnection.send`; with ``wait=True`` a cancel while
-        waiting leaves the event sent and the reply unread (it still arrives in the stream).
+        Cancellation: as for :meth:`~RealtimeConnection.send`; a cancel during ``wait=True``
+        leaves the event sent (its reply still arrives in the stream).
         """
         event = _build(
             ConversationItemCreate,
@@ -446,11 +435,8 @@ class ConversationItemResource(_Resource):
     ) -> ConversationItemDeleted | None:
         """Remove an item; the reply is ``conversation.item.deleted``.
 
-        Returns ``None`` once sent, or with ``wait=True`` the reply (``ServerError`` if the server
-        rejects the event; bound the wait with ``anyio.fail_after``).
-
-        Cancellation: as for :meth:`RealtimeConnection.send`; with ``wait=True`` a cancel while
-        waiting leaves the event sent and the reply unread (it still arrives in the stream).
+        Cancellation: as for :meth:`~RealtimeConnection.send`; a cancel during ``wait=True``
+        leaves the event sent (its reply still arrives in the stream).
         """
         event = _build(ConversationItemDelete, {"item_id": item_id}, self._id(event_id))
         return await self._dispatch(event, ConversationItemDeleted, wait)
@@ -488,11 +474,8 @@ class ConversationItemResource(_Resource):
     ) -> ConversationItemTruncated | None:
         """Cut an assistant audio item at ``audio_end_ms``; the reply is ``...item.truncated``.
 
-        Returns ``None`` once sent, or with ``wait=True`` the reply (``ServerError`` if the server
-        rejects the event; bound the wait with ``anyio.fail_after``).
-
-        Cancellation: as for :meth:`RealtimeConnection.send`; with ``wait=True`` a cancel while
-        waiting leaves the event sent and the reply unread (it still arrives in the stream).
+        Cancellation: as for :meth:`~RealtimeConnection.send`; a cancel during ``wait=True``
+        leaves the event sent (its reply still arrives in the stream).
         """
         event = _build(
             ConversationItemTruncate,
@@ -528,11 +511,8 @@ class ConversationItemResource(_Resource):
     ) -> ConversationItemRetrieved | None:
         """Fetch the server's copy of an item, with audio; the reply is ``...item.retrieved``.
 
-        Returns ``None`` once sent, or with ``wait=True`` the reply (``ServerError`` if the server
-        rejects the event; bound the wait with ``anyio.fail_after``).
-
-        Cancellation: as for :meth:`RealtimeConnection.send`; with ``wait=True`` a cancel while
-        waiting leaves the event sent and the reply unread (it still arrives in the stream).
+        Cancellation: as for :meth:`~RealtimeConnection.send`; a cancel during ``wait=True``
+        leaves the event sent (its reply still arrives in the stream).
         """
         event = _build(ConversationItemRetrieve, {"item_id": item_id}, self._id(event_id))
         return await self._dispatch(event, ConversationItemRetrieved, wait)
