@@ -9,6 +9,7 @@ from __future__ import annotations
 from ._client import Realtime as Realtime
 from ._config import ClientConfig as ClientConfig
 from ._connection import ConnectionStatistics as ConnectionStatistics
+from ._connection import Expectation as Expectation
 from ._connection import InvalidServerEvent as InvalidServerEvent
 from ._connection import RealtimeConnection as RealtimeConnection
 from ._connection import ReceivedEvent as ReceivedEvent
@@ -50,6 +51,7 @@ __all__ = [
     "BadRequestError",
     "ClientConfig",
     "ConnectionStatistics",
+    "Expectation",
     "ConflictError",
     "ConnectTimeout",
     "ConnectionClosed",
