@@ -79,3 +79,15 @@ __all__ = [
     "WebhookVerificationError",
     "open_realtime",
 ]
+
+
+def _present_publicly() -> None:
+    # Tracebacks and reprs name the public path (realtime_anyio.AuthenticationError), not the
+    # private module a class happens to live in.
+    for name in __all__:
+        obj = globals()[name]
+        if isinstance(obj, type) and obj.__module__.startswith("realtime_anyio._"):
+            obj.__module__ = __name__
+
+
+_present_publicly()
