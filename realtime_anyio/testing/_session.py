@@ -138,6 +138,8 @@ class SessionOptions:
     script: Script
     ids: IdFactory
     pacing: Pacing = "fast"
+    #: Realtime pacing runs this many times faster than playback.
+    pacing_speed: float = 1.0
     session_duration: float = 3600.0
     clock: Callable[[], float] = time.time
     history: int = 10_000
@@ -711,7 +713,7 @@ class FakeSession:
         probabilities: list[dict[str, Any]] = []
         for token in _tokens(transcript):
             if self.options.pacing == "realtime":
-                await anyio.sleep(_TEXT_TOKEN_SECONDS)
+                await anyio.sleep(_TEXT_TOKEN_SECONDS / self.options.pacing_speed)
             delta: dict[str, Any] = {
                 "type": "conversation.item.input_audio_transcription.delta",
                 "item_id": item_id,
@@ -990,6 +992,11 @@ class FakeSession:
             {"type": "output_audio_buffer.cleared", "response_id": response_id}, short_id=True
         )
 
+    def _text_token_seconds(self) -> float:
+        if self.options.pacing != "realtime":
+            return 0.0
+        return _TEXT_TOKEN_SECONDS / self.options.pacing_speed
+
     async def _pace(self, response: _Response, seconds: float) -> None:
         if seconds <= 0:
             await anyio.lowlevel.checkpoint()
@@ -1196,7 +1203,7 @@ class FakeSession:
                 response.text_tokens += 1
                 self._count_limit(response)
                 await self._pace(
-                    response, _TEXT_TOKEN_SECONDS if self.options.pacing == "realtime" else 0
+                    response, self._text_token_seconds()
                 )
             await self._send({"type": "response.output_text.done", **ids, "text": written})
             final_part = {"type": "text", "text": written}
@@ -1242,7 +1249,7 @@ class FakeSession:
             await anyio.lowlevel.checkpoint()
             return
         # Stay one chunk ahead of playback so a client playing as it receives never starves.
-        ahead = (response.audio_ms - _AUDIO_CHUNK_MS) / 1000
+        ahead = (response.audio_ms - _AUDIO_CHUNK_MS) / 1000 / self.options.pacing_speed
         await self._pace(response, started + ahead - anyio.current_time())
 
     async def _stream_call(self, response: _Response, call: ToolCall) -> None:
@@ -1273,7 +1280,7 @@ class FakeSession:
             response.text_tokens += 1
             self._count_limit(response)
             await self._pace(
-                response, _TEXT_TOKEN_SECONDS if self.options.pacing == "realtime" else 0
+                response, self._text_token_seconds()
             )
         await self._send(
             {
@@ -1360,7 +1367,7 @@ class FakeSession:
             self._idle_from_ms = self._appended_ms + playback_ms
         await self._send({"type": "response.done", "response": body})
         if self.options.pacing == "realtime":
-            await anyio.sleep(0.04)
+            await anyio.sleep(0.04 / self.options.pacing_speed)
         await self._send(
             {
                 "type": "rate_limits.updated",
