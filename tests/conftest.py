@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+# tests/test_docs.py runs the pytest examples of the docs in-process.
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(
     params=[

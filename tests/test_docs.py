@@ -39,8 +39,6 @@ import ast
 import logging
 import os
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,7 +192,7 @@ def _point_at(server: FakeRealtimeServer, monkeypatch: pytest.MonkeyPatch) -> No
 
 @pytest.mark.parametrize(("block", "backend"), CASES)
 def test_block(
-    block: Block, backend: str | None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    block: Block, backend: str | None, monkeypatch: pytest.MonkeyPatch, pytester: pytest.Pytester
 ) -> None:
     if block.kind == "fragment":
         assert backend is not None
@@ -207,7 +205,7 @@ def test_block(
     ):
         _point_at(server, monkeypatch)
         if block.kind == "pytest":
-            _run_pytest_module(block, tmp_path)
+            _run_pytest_module(block, pytester)
         else:
             given = {name: portal.call(GIVEN[name], server) for name in block.given}
             _run_program(block, backend, given)
@@ -318,16 +316,10 @@ def anyio_backend(request):
 """
 
 
-def _run_pytest_module(block: Block, tmp_path: Path) -> None:
-    (tmp_path / "conftest.py").write_text(CONFTEST)
-    (tmp_path / "test_docs_block.py").write_text(block.code)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=BLOCK_TIMEOUT * 3,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout
+def _run_pytest_module(block: Block, pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_docs_block=block.code)
+    result = pytester.runpytest_inprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0, result.stdout.str()
+    assert outcomes.get("passed", 0) >= 2 and not outcomes.get("skipped"), outcomes
