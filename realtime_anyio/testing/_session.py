@@ -1202,9 +1202,7 @@ class FakeSession:
                 written += token
                 response.text_tokens += 1
                 self._count_limit(response)
-                await self._pace(
-                    response, self._text_token_seconds()
-                )
+                await self._pace(response, self._text_token_seconds())
             await self._send({"type": "response.output_text.done", **ids, "text": written})
             final_part = {"type": "text", "text": written}
             content = {"type": "output_text", "text": written}
@@ -1279,9 +1277,7 @@ class FakeSession:
             sent += delta
             response.text_tokens += 1
             self._count_limit(response)
-            await self._pace(
-                response, self._text_token_seconds()
-            )
+            await self._pace(response, self._text_token_seconds())
         await self._send(
             {
                 "type": "response.function_call_arguments.done",
