@@ -96,8 +96,7 @@ class Spawn:
     """Run ``steps`` concurrently (a response stream, a background transcription).
 
     ``response_id`` names the response the steps stream, so that :class:`Pace` and
-    :class:`Interrupt` can find it; the driver calls ``machine.release(response_id)`` when the
-    steps end, however they end.
+    :class:`Interrupt` can find it (the steps themselves release the response when they end).
     """
 
     steps: Steps[None]
