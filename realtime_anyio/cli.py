@@ -488,6 +488,8 @@ class _Stop:
     #: SIGTERM is how ``serve`` is normally stopped (exit 0); it ends other commands with 143.
     term_status: int = 128 + signal.SIGTERM
     signum: int | None = None
+    #: Ends the process if unwinding outlasts the grace period; cancelled once it is done.
+    deadline: threading.Timer | None = None
 
     def status(self) -> int:
         return self.term_status if self.signum == signal.SIGTERM else INTERRUPTED
@@ -529,9 +531,9 @@ async def _watch_signals(
             scope.cancel()
             # Unwinding is bounded: closing a connection waits on a peer at most briefly,
             # but a user pressing Ctrl-C should not wait on it at all.
-            timer = threading.Timer(INTERRUPT_GRACE, _on_grace_expired, args=(stop,))
-            timer.daemon = True
-            timer.start()
+            stop.deadline = threading.Timer(INTERRUPT_GRACE, _on_grace_expired, args=(stop,))
+            stop.deadline.daemon = True
+            stop.deadline.start()
 
 
 def _on_grace_expired(stop: _Stop) -> None:
@@ -565,7 +567,11 @@ def _main(argv: Sequence[str] | None) -> int:
     command = _COMMANDS[args.command]
     stop = _Stop(term_status=0) if args.command == "serve" else _Stop()
     try:
-        anyio.run(functools.partial(_run, command, args, stop), backend=args.backend)
+        try:
+            anyio.run(functools.partial(_run, command, args, stop), backend=args.backend)
+        finally:
+            if stop.deadline is not None:
+                stop.deadline.cancel()
     except BaseException as exc:
         if stop.signum is not None or _is_interrupt(exc):
             # Whatever the unwinding raised, the user asked to stop: say so once.
