@@ -26,11 +26,17 @@ visible to anyone editing it), one per line:
 * ``<!-- docs-test: given NAME, NAME -->``: the fragment uses values the surrounding text says come
   from elsewhere (your microphone, the call id a webhook delivered). The test supplies a stand-in
   for each from ``GIVEN`` below (``offer_sdp``, ``call_id``, ``microphone``, ``speaker``, ``pcm``,
-  ``play``, ``event``, ``call``, ``log``); add one there when a page needs a new one.
+  ``play``, ``event``, ``call``, ``log``, ``token_provider``); add one there when a page needs
+  a new one.
 * ``<!-- docs-test: backend trio -->``: the block runs on that backend only (a trio-only API).
+* ``<!-- docs-test: serve URL -->``: the block names a remote endpoint (an Azure resource); the
+  test replaces that URL with the fake server's (``http://127.0.0.1:PORT``), which answers on
+  any path that ends in ``/realtime``.
 * ``<!-- docs-test: skip: REASON -->``: the opt-out, for a block that truly cannot run offline (a
-  cloud account, a package that is not installed here). The reason is required and shown as the
-  skip reason. Use it sparingly: prefer making the block runnable.
+  cloud account, a package that is not installed here). The reason is required. Such a block
+  is not run (and not reported as a skipped test); ``test_opt_outs_are_few_and_explained``
+  lists them and fails when there are more than ``MAX_OPT_OUTS``. Prefer making a block
+  runnable.
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 MARKER = re.compile(
     r"^\s*<!--\s*docs-test:\s*(?:skip:\s*(?P<reason>\S.*?)|given\s+(?P<given>[\w, ]+?)"
-    r"|backend\s+(?P<backend>trio|asyncio))\s*-->\s*$"
+    r"|backend\s+(?P<backend>trio|asyncio)|serve\s+(?P<serve>\S+))\s*-->\s*$"
 )
 FENCE = re.compile(r"^(?P<indent>\s*)```(?P<info>[^`]*)$")
 BACKENDS = ("asyncio", "trio")
@@ -76,6 +82,7 @@ class Block:
     skip_reason: str | None = None
     given: tuple[str, ...] = ()
     backends: tuple[str, ...] = BACKENDS
+    serve: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -135,6 +142,7 @@ def _blocks(page: Path) -> Iterator[Block]:
             continue
         reason: str | None = None
         given: list[str] = []
+        serve: list[str] = []
         backends = BACKENDS
         above = start - 1
         while above >= 0 and (marker := MARKER.match(lines[above])):
@@ -142,16 +150,21 @@ def _blocks(page: Path) -> Iterator[Block]:
                 reason = marker["reason"]
             elif marker["given"]:
                 given += [name.strip() for name in marker["given"].split(",") if name.strip()]
+            elif marker["serve"]:
+                serve.append(marker["serve"])
             else:
                 backends = (marker["backend"],)
             above -= 1
-        yield Block(page, start + 1, "\n".join(body) + "\n", reason, tuple(given), backends)
+        code = "\n".join(body) + "\n"
+        yield Block(page, start + 1, code, reason, tuple(given), backends, tuple(serve))
 
 
 def _cases() -> Iterator[Any]:
     for page in PAGES:
         for block in _blocks(page):
-            marks = [pytest.mark.skip(reason=block.skip_reason)] if block.skip_reason else []
+            if block.skip_reason:
+                continue
+            marks: list[pytest.MarkDecorator] = []
             if block.kind == "pytest" or (
                 block.kind == "program" and "anyio" not in _runners(block)
             ):
@@ -166,6 +179,16 @@ def _runners(block: Block) -> set[str]:
 
 
 CASES = list(_cases())
+
+
+#: Blocks that may opt out of running, at most: each one is a page that can rot.
+MAX_OPT_OUTS = 2
+
+
+def test_opt_outs_are_few_and_explained() -> None:
+    opted_out = [b for page in PAGES for b in _blocks(page) if b.skip_reason]
+    assert len(opted_out) <= MAX_OPT_OUTS, [f"{b.name}: {b.skip_reason}" for b in opted_out]
+    assert all(len(b.skip_reason or "") >= 10 for b in opted_out)
 
 
 def test_every_page_is_collected() -> None:
@@ -186,8 +209,10 @@ def _point_at(server: FakeRealtimeServer, monkeypatch: pytest.MonkeyPatch) -> No
     """Set the variables a reader sets to use ``realtime-anyio serve`` (getting-started.md)."""
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", server.http_url)
-    for name in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_API_VERSION"):
+    for name in ("AZURE_OPENAI_ENDPOINT", "OPENAI_API_VERSION"):
         monkeypatch.delenv(name, raising=False)
+    # What docs/azure.md reads its key from; the fake server takes any key.
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-docs-test-key")
 
 
 @pytest.mark.parametrize(("block", "backend"), CASES)
@@ -229,11 +254,21 @@ async def _run_fragment(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
     namespace["json"] = __import__("json")
     for module in (realtime_anyio, realtime_anyio.events, realtime_anyio.testing):
         namespace.update({name: getattr(module, name) for name in module.__all__})
-    code = compile(block.code, block.name, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     with anyio.fail_after(BLOCK_TIMEOUT):
         async with FakeRealtimeServer() as server:
             _point_at(server, monkeypatch)
+            source = _served(block, server)
+            code = compile(source, block.name, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
             await _run_with_context(code, namespace, block, server)
+
+
+def _served(block: Block, server: FakeRealtimeServer) -> str:
+    """The block's code with each ``serve`` URL pointed at the fake server."""
+    code = block.code
+    for url in block.serve:
+        assert url in code, f"{block.name}: {url} is not in the block"
+        code = code.replace(url, server.http_url.removesuffix("/v1"))
+    return code
 
 
 async def _run_with_context(
@@ -304,6 +339,7 @@ GIVEN: dict[str, Callable[[FakeRealtimeServer], Awaitable[Any]]] = {
         )
     ),
     "log": lambda _: _value(logging.getLogger("docs")),
+    "token_provider": lambda _: _value(lambda: "entra-token-from-azure-identity"),
 }
 
 
