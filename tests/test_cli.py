@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import anyio.from_thread
 import pytest
 from test_server_helpers import user_text
 
@@ -314,7 +315,7 @@ MOMENTS = (0.0, 0.2, 0.6, 1.2)
         ("demo", "--speed", "2"),
         ("serve",),
         ("chat",),
-        ("talk", "--in", "{long}", "--out", "{out}"),
+        ("talk", "--url", "{url}", "--in", "{long}", "--out", "{out}"),
     ],
     ids=["demo", "serve", "chat", "talk"],
 )
@@ -322,12 +323,23 @@ def test_ctrl_c_exits_130_with_one_line(
     command: tuple[str, ...], backend: str, tmp_path: Path
 ) -> None:
     long_question = tmp_path / "long.wav"
-    write_wav(long_question, speech("Tell me everything.") + silence(8.0))
-    args = tuple(
-        a.replace("{long}", str(long_question)).replace("{out}", str(tmp_path / "a.wav"))
-        for a in command
-    )
-    for result in interrupt([((*args, "--backend", backend), moment) for moment in MOMENTS]):
+    write_wav(long_question, speech("Tell me everything.") + silence(2.0))
+    # talk gets a server that answers at playback speed, so that it is still busy at every
+    # moment (the bundled one answers at once).
+    with (
+        anyio.from_thread.start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(FakeRealtimeServer(pacing="realtime")) as server,
+    ):
+        for _ in MOMENTS:
+            server.script.reply_audio("A long answer.", audio=silence(10.0))
+        args = tuple(
+            a.replace("{long}", str(long_question))
+            .replace("{out}", str(tmp_path / "a.wav"))
+            .replace("{url}", server.url)
+            for a in command
+        )
+        results = interrupt([((*args, "--backend", backend), moment) for moment in MOMENTS])
+    for result in results:
         assert_interrupted(result)
 
 
