@@ -288,9 +288,21 @@ def interrupt_one(args: tuple[str, ...], delay: float) -> Interrupted:
 
 
 def interrupt(scenarios: list[tuple[tuple[str, ...], float]]) -> list[Interrupted]:
-    """:func:`interrupt_one` for every scenario, all at once."""
+    """:func:`interrupt_one` for every scenario, all at once.
+
+    Four interpreters starting together on a busy machine can starve one of CPU for a moment;
+    a scenario that took longer than :data:`EXIT_WITHIN` is run once more on its own, and that
+    run counts (a command that really hangs is slow both times).
+    """
     with ThreadPoolExecutor(len(scenarios)) as pool:
-        return list(pool.map(lambda scenario: interrupt_one(*scenario), scenarios))
+        results = list(pool.map(lambda scenario: interrupt_one(*scenario), scenarios))
+    return [
+        interrupt_one(r.args, r.delay) if r.seconds_to_exit >= EXIT_WITHIN else r for r in results
+    ]
+
+
+#: The promise: Ctrl-C ends every command within this many seconds.
+EXIT_WITHIN = 1.0
 
 
 def assert_interrupted(result: Interrupted) -> None:
@@ -300,7 +312,7 @@ def assert_interrupted(result: Interrupted) -> None:
     assert result.stderr.count("realtime-anyio: interrupted") == 1, where
     for noise in ("Traceback", "Exception ignored", "KeyboardInterrupt", "Error"):
         assert noise not in result.stderr, where
-    assert result.seconds_to_exit < 1.0, f"took {result.seconds_to_exit:.2f} s: {where}"
+    assert result.seconds_to_exit < EXIT_WITHIN, f"took {result.seconds_to_exit:.2f} s: {where}"
 
 
 #: Moments to press Ctrl-C, in seconds after the interpreter started: while the package is
