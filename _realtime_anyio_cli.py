@@ -16,9 +16,23 @@ def main() -> int:
         from realtime_anyio.cli import main as run
 
         return run()
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not _interrupted(exc):
+            raise
         print("realtime-anyio: interrupted", file=sys.stderr, flush=True)
         return 130
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    # A Ctrl-C can surface wrapped: Python reports one that lands in a class body's
+    # __set_name__ as a RuntimeError caused by the KeyboardInterrupt.
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 if __name__ == "__main__":

@@ -472,8 +472,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _is_interrupt(exc: BaseException) -> bool:
-    """A ``KeyboardInterrupt``, or a group made only of them (trio may wrap one)."""
-    if isinstance(exc, KeyboardInterrupt):
+    """A ``KeyboardInterrupt``, a group made only of them (trio may wrap one), or an error
+    raised because of one (Python wraps one that lands in a class body's ``__set_name__``)."""
+    if isinstance(exc, KeyboardInterrupt) or isinstance(exc.__cause__, KeyboardInterrupt):
         return True
     inner: object = getattr(exc, "exceptions", None)
     if isinstance(inner, tuple) and inner:
