@@ -557,8 +557,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     try:
         return _main(argv)
-    except KeyboardInterrupt:
+    except BaseException as exc:
         # Ctrl-C before the event loop started or after it ended.
+        if not _is_interrupt(exc):
+            raise
         _interrupted_line()
         return INTERRUPTED
 
