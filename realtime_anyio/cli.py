@@ -22,7 +22,7 @@ import threading
 import wave
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -491,9 +491,15 @@ class _Stop:
     signum: int | None = None
     #: Ends the process if unwinding outlasts the grace period; cancelled once it is done.
     deadline: threading.Timer | None = None
+    #: The "interrupted" line goes out once, whichever thread gets there first.
+    _said: threading.Lock = field(default_factory=threading.Lock)
 
     def status(self) -> int:
         return self.term_status if self.signum == signal.SIGTERM else INTERRUPTED
+
+    def say_interrupted(self) -> None:
+        if self._said.acquire(blocking=False):
+            _interrupted_line()
 
 
 def _exit_now(status: int) -> NoReturn:
@@ -526,7 +532,7 @@ async def _watch_signals(
         async for signum in signals:
             if stop.signum is not None:
                 if signum == signal.SIGINT:
-                    _interrupted_line()
+                    stop.say_interrupted()
                 _exit_now(stop.status())
             stop.signum = signum
             scope.cancel()
@@ -539,7 +545,7 @@ async def _watch_signals(
 
 def _on_grace_expired(stop: _Stop) -> None:
     if stop.signum == signal.SIGINT:
-        _interrupted_line()
+        stop.say_interrupted()
     _exit_now(stop.status())
 
 
@@ -579,7 +585,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if stop.signum is not None or _is_interrupt(exc):
             # Whatever the unwinding raised, the user asked to stop: say so once.
             if stop.signum != signal.SIGTERM:
-                _interrupted_line()
+                stop.say_interrupted()
             return stop.status()
         if not isinstance(exc, Exception):
             raise
@@ -589,6 +595,6 @@ def _main(argv: Sequence[str] | None) -> int:
         return 1
     if stop.signum is not None:
         if stop.signum == signal.SIGINT:
-            _interrupted_line()
+            stop.say_interrupted()
         return stop.status()
     return 0
