@@ -18,7 +18,14 @@ import anyio.from_thread
 import pytest
 from test_server_helpers import user_text
 
-from realtime_anyio.testing import FakeRealtimeServer, read_wav, silence, speech, write_wav
+from realtime_anyio.testing import (
+    FakeRealtimeServer,
+    StallAfter,
+    read_wav,
+    silence,
+    speech,
+    write_wav,
+)
 from realtime_anyio.transport import ConnectRequest, connect_websocket
 
 PYTHON = [sys.executable, "-m", "realtime_anyio"]
@@ -416,3 +423,14 @@ async def test_main_in_process_against_a_server(tmp_path: Path) -> None:
             )
     assert status == 0
     assert len(server.sessions) == 1
+
+
+def test_ctrl_c_does_not_wait_on_a_server_that_stopped_answering() -> None:
+    # The server stops reading and writing after session.created: closing cannot complete a
+    # handshake with it, and Ctrl-C must still end the command within the second.
+    with (
+        anyio.from_thread.start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(FakeRealtimeServer(faults=[StallAfter(1)])) as server,
+    ):
+        result = interrupt_one(("chat", "--url", server.url), 1.2)
+    assert_interrupted(result)
