@@ -8,7 +8,7 @@
 
 Runs against the bundled fake server (no network, no key)::
 
-    python examples/client_secret.py [--backend trio]
+    python examples/client_secret.py [--backend trio|asyncio]
 """
 
 from __future__ import annotations
@@ -90,5 +90,7 @@ async def main() -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Ephemeral keys for browser and mobile apps.")
-    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    parser.add_argument(
+        "--backend", choices=("trio", "asyncio"), default="trio", help="event loop (default: trio)"
+    )
     anyio.run(main, backend=parser.parse_args().backend)

@@ -1,11 +1,13 @@
 """Decode a short recorded Realtime session and print what happened.
 
 Runs offline: the frames below have the shapes the live service sends for one spoken turn
-(audio deltas shortened). Run it with ``python examples/decode_events.py``.
+(audio deltas shortened). Run it with ``python examples/decode_events.py``. Decoding needs no
+event loop; ``--backend`` is accepted like in every other example and changes nothing.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 
 from realtime_anyio import RemoteProtocolError
@@ -134,6 +136,11 @@ def show_client_events() -> None:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Decode a recorded Realtime session.")
+    parser.add_argument(
+        "--backend", choices=("trio", "asyncio"), default="trio", help="event loop (default: trio)"
+    )
+    parser.parse_args()
     show_recorded_session()
     print()
     show_client_events()

@@ -2,8 +2,10 @@
 
 Code written for ``AsyncOpenAI().realtime.connect(...)`` can be tested offline the same way as
 realtime_anyio code: start a ``FakeRealtimeServer`` and pass its URL as ``websocket_base_url``.
-The official SDK is asyncio-only, so this example runs on asyncio::
+The official SDK is asyncio-only, so this example runs on asyncio (``--backend asyncio``, the
+default here; ``--backend trio`` is refused with a one-line explanation)::
 
+    pip install 'realtime-anyio[examples]'   # this example needs the openai package
     python examples/official_sdk_against_fake.py
 
 (The same works across processes: ``realtime-anyio serve`` prints the URL to use.)
@@ -11,9 +13,16 @@ The official SDK is asyncio-only, so this example runs on asyncio::
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 
-from openai import AsyncOpenAI
+import anyio
+
+try:
+    from openai import AsyncOpenAI
+except ImportError:
+    raise SystemExit(
+        "this example needs the openai package: pip install 'realtime-anyio[examples]'"
+    ) from None
 
 from realtime_anyio.testing import FakeRealtimeServer
 
@@ -43,5 +52,16 @@ async def main() -> None:
         print(f"the server saw: {[event['type'] for event in session.received]}")
 
 
+async def bounded_main() -> None:
+    with anyio.fail_after(30):
+        await main()
+
+
 if __name__ == "__main__":
-    asyncio.run(asyncio.wait_for(main(), timeout=30))
+    parser = argparse.ArgumentParser(description="The official openai SDK against the fake.")
+    parser.add_argument(
+        "--backend", choices=("trio", "asyncio"), default="asyncio", help="event loop (asyncio)"
+    )
+    if parser.parse_args().backend != "asyncio":
+        parser.exit(2, "the official openai SDK runs on asyncio only: use --backend asyncio\n")
+    anyio.run(bounded_main, backend="asyncio")

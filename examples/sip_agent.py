@@ -5,11 +5,15 @@ asyncio) verifies each ``realtime.call.incoming`` webhook, rejects blocked numbe
 other calls with a session configuration, attaches a WebSocket to each call with ``call_id``,
 answers the model's tool calls, and hangs up when the model calls ``end_call``.
 
+It needs Starlette and Hypercorn besides the base install::
+
+    pip install 'realtime-anyio[examples]'
+
 Self-contained demo (no network, no key): the bundled fake server plays the OpenAI side, sends
 the webhook of a simulated incoming call, and scripts what the model says::
 
-    python examples/sip_agent.py                 # asyncio
-    python examples/sip_agent.py --backend trio
+    python examples/sip_agent.py                    # trio
+    python examples/sip_agent.py --backend asyncio
 
 For real calls, expose the receiver over HTTPS, register ``https://…/webhooks/openai`` for
 ``realtime.call.incoming`` in your project's webhook settings, and run::
@@ -34,10 +38,16 @@ import anyio
 import anyio.abc
 import httpx
 import sniffio
-from hypercorn.config import Config
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
+
+try:
+    from hypercorn.config import Config
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+except ImportError:
+    raise SystemExit(
+        "this example needs starlette and hypercorn: pip install 'realtime-anyio[examples]'"
+    ) from None
 from starlette.routing import Route
 
 from realtime_anyio import NotFoundError, Realtime, RealtimeError, WebhookVerificationError
@@ -289,7 +299,9 @@ async def demo() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="A phone agent for SIP calls.")
-    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    parser.add_argument(
+        "--backend", choices=("trio", "asyncio"), default="trio", help="event loop (default: trio)"
+    )
     parser.add_argument("--serve", action="store_true", help="receive real webhooks")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -297,6 +309,9 @@ def main() -> None:
     if not args.serve:
         anyio.run(demo, backend=args.backend)
         return
+    missing = [v for v in ("OPENAI_API_KEY", "OPENAI_WEBHOOK_SECRET") if not os.environ.get(v)]
+    if missing:
+        parser.exit(2, f"--serve needs {' and '.join(missing)} set (see the top of this file)\n")
 
     async def production() -> None:
         async with Realtime() as rt:  # OPENAI_API_KEY from the environment

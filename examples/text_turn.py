@@ -54,5 +54,7 @@ async def main() -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--backend", choices=["trio", "asyncio"], default="trio")
+    parser.add_argument(
+        "--backend", choices=("trio", "asyncio"), default="trio", help="event loop (default: trio)"
+    )
     anyio.run(main, backend=parser.parse_args().backend)

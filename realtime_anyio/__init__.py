@@ -1,7 +1,8 @@
 """realtime_anyio: a structured-concurrency client for the OpenAI Realtime API on trio and asyncio.
 
 The public surface is re-exported here; ``realtime_anyio.events`` holds the protocol's messages
-and ``realtime_anyio.testing`` the bundled fake server.
+and ``realtime_anyio.testing`` the bundled fake server. ``__version__`` is the installed
+distribution's version.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from ._errors import WebhookSignatureError as WebhookSignatureError
 from ._errors import WebhookTimestampError as WebhookTimestampError
 from ._errors import WebhookVerificationError as WebhookVerificationError
 from ._open import open_realtime as open_realtime
+from ._version import __version__ as __version__
 
 __all__ = [
     "APIConnectionError",

@@ -74,9 +74,15 @@ def _weather(arguments: str) -> str:
 
 class _Demo:
     def __init__(
-        self, conn: RealtimeConnection, out_dir: Path, emit: Callable[[str], None]
+        self,
+        conn: RealtimeConnection,
+        out_dir: Path,
+        emit: Callable[[str], None],
+        speed: float = 1.0,
     ) -> None:
         self.conn = conn
+        #: How many times faster than real time the conversation runs (audio time / wall time).
+        self.speed = speed
         self.out_dir = out_dir
         self.emit = emit
         self.start = anyio.current_time()
@@ -94,14 +100,13 @@ class _Demo:
         return await self.conn.receive()
 
     async def pump(self, pcm: bytes, chunk_ms: int = 100) -> None:
-        """Stream ``pcm`` like a microphone: one chunk every ``chunk_ms`` of wall time."""
+        """Stream ``pcm`` like a microphone: one chunk every ``chunk_ms`` of (scaled) time."""
         size = chunk_ms * 48
         began = anyio.current_time()
         for index, start in enumerate(range(0, len(pcm), size)):
             await self.send(ev.InputAudioBufferAppend(audio=pcm[start : start + size]))
-            await anyio.sleep(
-                max(0.0, began + (index + 1) * chunk_ms / 1000 - anyio.current_time())
-            )
+            due = began + (index + 1) * chunk_ms / 1000 / self.speed
+            await anyio.sleep(max(0.0, due - anyio.current_time()))
 
     # -- turn 1: text -------------------------------------------------------------------------
 
@@ -201,7 +206,7 @@ class _Demo:
             while True:
                 event = await self.receive()
                 if playback_start is not None and not interrupted:
-                    played = anyio.current_time() - playback_start
+                    played = (anyio.current_time() - playback_start) * self.speed
                     if played >= PLAY_BEFORE_INTERRUPTING:
                         interrupted = True
                         self.say(f'you interrupt (voice): "{INTERRUPTION}"')
@@ -223,7 +228,10 @@ class _Demo:
                     )
                     if status == "cancelled" and story_item is not None and playback_start:
                         played_ms = int(
-                            min(received_ms, (anyio.current_time() - playback_start) * 1000)
+                            min(
+                                received_ms,
+                                (anyio.current_time() - playback_start) * 1000 * self.speed,
+                            )
                         )
                         self.say(f"  response cancelled by the server ({reason})")
                         await self.send(
@@ -264,21 +272,26 @@ def _transcript_of(event: ev.ResponseDone) -> str:
 
 
 async def run_demo(
-    *, out_dir: Path | None = None, emit: Callable[[str], None] = print
+    *, out_dir: Path | None = None, emit: Callable[[str], None] = print, speed: float = 1.0
 ) -> DemoResult:
     """Run the whole demo and return where its files went.
+
+    ``speed`` runs the conversation that many times faster than real time (the server's
+    pacing, the microphone and the simulated speaker alike); the tests use it.
 
     Cancellation: safe; the in-process server and the connection are closed.
     """
     directory = out_dir or Path(tempfile.mkdtemp(prefix="realtime-anyio-demo-"))
     directory.mkdir(parents=True, exist_ok=True)
     began = anyio.current_time()
-    async with FakeRealtimeServer(script=_script(), pacing="realtime") as server:
+    async with FakeRealtimeServer(
+        script=_script(), pacing="realtime", pacing_speed=speed
+    ) as server:
         emit(f"realtime-anyio demo: bundled server at {server.url}")
         async with open_realtime(
             model=MODEL, websocket_base_url=server.url, api_key="sk-demo-local"
         ) as conn:
-            demo = _Demo(conn, directory, emit)
+            demo = _Demo(conn, directory, emit, speed)
             created = await demo.receive()
             if isinstance(created, ev.SessionCreated):
                 demo.say(f"connected: session {created.session.id} (model {MODEL})")

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+# Loads the Hypothesis profile named by HYPOTHESIS_PROFILE (.ci/run sets "ci").
+import hypothesis_profiles  # noqa: F401  # pyright: ignore[reportUnusedImport]
 import pytest
+
+# tests/test_docs.py runs the pytest examples of the docs in-process.
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,10 @@ import pytest
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "decode_events.py"
 
 
-def test_decode_events_example(capsys: pytest.CaptureFixture[str]) -> None:
+def test_decode_events_example(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", [EXAMPLE.name, "--backend", "asyncio"])
     runpy.run_path(str(EXAMPLE), run_name="__main__")
     out = capsys.readouterr().out
     assert "session created, model gpt-realtime" in out

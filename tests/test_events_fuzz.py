@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from realtime_anyio._errors import ProtocolError
 from realtime_anyio.events import (
@@ -46,7 +47,9 @@ json_values = st.recursive(
     max_leaves=12,
 )
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def _decode_both(frame: bytes | str) -> None:

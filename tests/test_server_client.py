@@ -5,8 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from realtime_anyio import ServerError
-from realtime_anyio import open_realtime
+from realtime_anyio import ServerError, open_realtime
 from realtime_anyio.events import (
     ConversationItemAdded,
     InputAudioBufferCommitted,

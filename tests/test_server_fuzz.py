@@ -9,6 +9,7 @@ import anyio
 import anyio.lowlevel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from realtime_anyio.testing import Script
 from realtime_anyio.testing._ids import IdFactory
@@ -169,7 +170,7 @@ async def _run(frames: list[str | bytes]) -> MemoryLink:
     return link
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(EVENT, min_size=1, max_size=6))
 def test_random_events_never_break_a_session(events: list[dict[str, Any]]) -> None:
     frames: list[str | bytes] = [json.dumps(e) for e in events]
@@ -185,7 +186,7 @@ def test_random_events_never_break_a_session(events: list[dict[str, Any]]) -> No
             assert set(event["error"]) == {"type", "code", "message", "param", "event_id"}
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.binary(max_size=40) | st.text(max_size=40))
 def test_garbage_frames_get_errors(frame: bytes | str) -> None:
     link = anyio.run(_run, [frame])
@@ -194,7 +195,7 @@ def test_garbage_frames_get_errors(frame: bytes | str) -> None:
     assert all(e["type"] != "session.updated" for e in link.sent)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(mutated() | st.sampled_from(TEMPLATES), min_size=1, max_size=8))
 def test_mutated_valid_events_never_break_a_session(events: list[dict[str, Any]]) -> None:
     frames: list[str | bytes] = [json.dumps(e) for e in events]

@@ -26,8 +26,8 @@ from realtime_anyio.testing._audio import (
     write_wav,
 )
 from realtime_anyio.testing._conversation import Conversation, normalize_client_item
+from realtime_anyio.testing._core import split_tokens as _tokens
 from realtime_anyio.testing._ids import IdFactory
-from realtime_anyio.testing._session import _tokens  # pyright: ignore[reportPrivateUsage]
 from realtime_anyio.testing._settings import (
     apply_session_update,
     default_realtime_session,

@@ -21,6 +21,7 @@ import anyio.lowlevel
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import Frame
@@ -199,7 +200,7 @@ INVALID = st.one_of(
 )
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(VALID | INVALID, max_size=8),
     st.lists(st.integers(0, 300_000), max_size=12),
@@ -211,7 +212,7 @@ def test_fast_framing_matches_the_protocol(
     _compare(b"".join(frames) + tail, cuts)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(VALID, min_size=1, max_size=6), st.integers(1, 64))
 def test_every_read_size_gives_the_same_messages(frames: list[bytes], step: int) -> None:
     wire = b"".join(frames) + close_frame()

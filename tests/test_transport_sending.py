@@ -21,6 +21,7 @@ import pytest
 import websockets.frames
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 from test_transport_engine import handshake
 from test_transport_framing import BACKENDS, ScriptedStream, _accept  # pyright: ignore
 from websockets.client import ClientProtocol
@@ -91,7 +92,7 @@ async def _send_each(sends: list[tuple[bool, int]], fast: bool) -> list[bytes]:
     return wires
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     sends=st.lists(
         st.tuples(st.booleans(), st.one_of(st.sampled_from(EDGES), st.integers(0, 3000))),

@@ -10,6 +10,7 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from realtime_anyio import (
     RemoteProtocolError,
@@ -265,7 +266,7 @@ def test_signature_split_over_repeated_headers() -> None:
     msg_id=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1),
     flip=st.integers(min_value=0),
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_any_changed_byte_breaks_the_signature(
     body: bytes, key: bytes, msg_id: str, flip: int
 ) -> None:

@@ -266,6 +266,8 @@ class FakeRealtimeServer:
     * ``script``: the :class:`Script` of replies (``server.script``; one is made if omitted).
     * ``pacing``: ``"fast"`` streams responses as fast as possible; ``"realtime"`` sends audio
       at playback speed, paces text deltas and runs input transcription in the background.
+    * ``pacing_speed``: with ``"realtime"`` pacing, run that many times faster than playback
+      (default 1.0; tests and the CLI demo use more).
     * ``session_duration``: seconds until ``session_expired`` and close 1001 (default 3600).
     * ``ping_interval``: seconds between server pings (default 20; ``None``: no pings).
     * ``faults``: faults applied to every connection (see :meth:`inject` for one-offs).
@@ -282,6 +284,7 @@ class FakeRealtimeServer:
         models: ModelCheck | None = None,
         script: Script | None = None,
         pacing: Pacing = "fast",
+        pacing_speed: float = 1.0,
         session_duration: float = 3600.0,
         ping_interval: float | None = 20.0,
         faults: Iterable[Fault] = (),
@@ -297,6 +300,9 @@ class FakeRealtimeServer:
         self.models = models
         self.script = script if script is not None else Script()
         self.pacing: Pacing = pacing
+        if not pacing_speed > 0:
+            raise ValueError("pacing_speed must be positive")
+        self.pacing_speed = pacing_speed
         self.session_duration = session_duration
         self.ping_interval = ping_interval
         self.faults: list[Fault] = list(faults)
@@ -537,6 +543,7 @@ class FakeRealtimeServer:
                     script=self.script,
                     ids=self._ids,
                     pacing=self.pacing,
+                    pacing_speed=self.pacing_speed,
                     session_duration=self.session_duration,
                     clock=self._clock,
                 ),
