@@ -103,7 +103,7 @@ async def _drive(engine: WebSocketEngine, stream: ScriptedStream) -> Outcome:
 async def _open_run(chunks: Sequence[bytes], fast: bool, max_size: int | None) -> Outcome:
     stream = ScriptedStream(chunks)
     protocol = ClientProtocol(parse_uri("ws://test/"), state=State.OPEN, max_size=max_size)
-    engine = WebSocketEngine(protocol, stream, fast_framing=fast)
+    engine = WebSocketEngine(protocol, stream, max_size=max_size, fast_framing=fast)
     assert engine._route is (_FRAMES if fast else _PROTOCOL)  # pyright: ignore[reportPrivateUsage]
     return await _drive(engine, stream)
 
