@@ -71,6 +71,7 @@ from typing import NamedTuple
 import anyio
 import anyio.abc
 import anyio.lowlevel
+from anyio.streams.tls import TLSStream
 from websockets.exceptions import InvalidState, PayloadTooBig
 from websockets.exceptions import ProtocolError as WSProtocolError
 from websockets.frames import Frame, Opcode
@@ -188,6 +189,7 @@ class WebSocketEngine:
         self._unwritten_size = 0
         self._eof_wanted = False
         self._eof_written = False
+        self._close_after_write = False
         self._discard = False
         self._eof = False
         self._closed_exc: ConnectionClosed | None = None
@@ -704,14 +706,21 @@ class WebSocketEngine:
                 self._write_error = TimeoutError(
                     f"a write did not finish within {self.write_timeout} s"
                 )
-        if self._write_error is not None and not self._stream_closed:
+        if (self._write_error is not None or self._close_after_write) and not self._stream_closed:
             await self.abort()
 
     async def _send_eof(self) -> None:
+        # TLS cannot half-close (anyio's TLS stream refuses, or fails once the session has
+        # ended): close the whole stream instead, or a peer waiting for our EOF would wait for
+        # its close timeout.
+        if isinstance(self.stream, TLSStream):
+            self._close_after_write = True
+            return
         try:
             await self.stream.send_eof()
-        except (NotImplementedError, *_STREAM_ERRORS):
-            # TLS cannot half-close; the stream is closed right after anyway.
+        except NotImplementedError:
+            self._close_after_write = True
+        except _STREAM_ERRORS:
             pass
 
     async def ping(self, data: bytes | None = None) -> None:
