@@ -156,7 +156,7 @@ async def test_closing_is_bounded_whatever_the_peer_does(
                                 await transport.send_binary(b"\0" * 65536)
 
                     tg.start_soon(flood)
-                    while anyio.current_time() - since[0] < 0.1:
+                    while anyio.current_time() - since[0] < 0.1:  # noqa: ASYNC110 - polls a clock
                         await anyio.sleep(0.02)
                 elif behave is drops_tcp:
                     await anyio.sleep(0.4)
@@ -332,11 +332,13 @@ async def silent_listener() -> AsyncIterator[int]:
         held.append(stream)
         await anyio.sleep_forever()
 
-    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(listener.serve, hold)
-            yield listener.extra(anyio.abc.SocketAttribute.local_port)
-            tg.cancel_scope.cancel()
+    async with (
+        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(listener.serve, hold)
+        yield listener.extra(anyio.abc.SocketAttribute.local_port)
+        tg.cancel_scope.cancel()
     for stream in held:
         await anyio.aclose_forcefully(stream)
 
