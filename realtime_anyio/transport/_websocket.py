@@ -16,6 +16,7 @@ from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus, InvalidURI
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.http11 import Response
+from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 from .._config import redact
@@ -201,6 +202,15 @@ def protocol_logger(side: str, secrets: Sequence[str] = ()) -> RedactingLogger:
     return RedactingLogger(logging.getLogger(f"websockets.{side}"), secrets)
 
 
+def _subprotocols(headers: Mapping[str, str]) -> list[Subprotocol] | None:
+    """The subprotocols offered in a ``Sec-WebSocket-Protocol`` header of the request, which
+    the protocol then offers itself (and accepts in the answer)."""
+    for name, value in headers.items():
+        if name.lower() == "sec-websocket-protocol":
+            return [Subprotocol(part.strip()) for part in value.split(",") if part.strip()]
+    return None
+
+
 class _Phase:
     """The connect phase in progress, for the timeout message."""
 
@@ -243,6 +253,7 @@ async def _open_stream(
     extensions = [ClientPerMessageDeflateFactory()] if request.compression else None
     protocol = ClientProtocol(
         uri,
+        subprotocols=_subprotocols(request.headers),
         max_size=request.max_message_size,
         extensions=extensions,
         logger=protocol_logger("client", secrets),
@@ -277,7 +288,8 @@ async def connect_websocket(request: ConnectRequest) -> WebSocketTransport:
             )
             handshake = protocol.connect()
             for name, value in request.headers.items():
-                handshake.headers[name] = value
+                if name.lower() != "sec-websocket-protocol":  # the protocol sets it
+                    handshake.headers[name] = value
             protocol.send_request(handshake)
             await transport.flush()
             response = await transport.receive_handshake()
