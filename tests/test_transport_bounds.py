@@ -66,12 +66,11 @@ async def ws_peer(
                 byte_stream = await TLSStream.wrap(
                     stream, server_side=True, ssl_context=tls, standard_compatible=False
                 )
-            engine = WebSocketEngine(
-                ServerProtocol(max_size=None), byte_stream, max_size=None, read_size=read_size
-            )
+            protocol = ServerProtocol(max_size=None)
+            engine = WebSocketEngine(protocol, byte_stream, max_size=None, read_size=read_size)
             request = await engine.receive_handshake()
             assert isinstance(request, Request)
-            engine.protocol.send_response(engine.protocol.accept(request))
+            protocol.send_response(protocol.accept(request))
             await engine.flush()
             await behave(engine)
         except (ConnectionClosed, anyio.BrokenResourceError, anyio.EndOfStream, OSError):
@@ -140,6 +139,7 @@ async def test_closing_is_bounded_whatever_the_peer_does(
 ) -> None:
     server_tls, client_tls = _contexts(ca) if tls else (None, None)
     close_timeout = 0.5
+    took = 0.0
     with anyio.fail_after(20):
         async with ws_peer(behave, server_tls) as port:
             transport = await _open(port, client_tls, close_timeout)
@@ -176,6 +176,7 @@ async def test_a_flood_of_pings_from_a_peer_that_does_not_read_is_bounded() -> N
     # the 30 s write bound.
     sent = 0
     pong_backlog = 0
+    failure: ConnectionLost | None = None
 
     async def flood(engine: WebSocketEngine) -> None:
         nonlocal sent
@@ -201,9 +202,11 @@ async def test_a_flood_of_pings_from_a_peer_that_does_not_read_is_bounded() -> N
                     while True:
                         await transport.receive()
                         pong_backlog = max(pong_backlog, transport._unwritten_size)  # pyright: ignore[reportPrivateUsage]
+                failure = info.value
             took = anyio.current_time() - start
             await transport.aclose()
-    assert "replies" in info.value.reason or "replies" in str(info.value.__cause__ or "")
+    assert failure is not None
+    assert "replies" in failure.reason or "replies" in str(failure.__cause__ or "")
     assert took < 10
     assert pong_backlog <= transport.max_unwritten
     assert sent >= transport.max_unwritten // 131
@@ -250,6 +253,7 @@ _OPEN = State.OPEN
 async def test_a_send_cancelled_while_waiting_for_the_lock_sends_nothing() -> None:
     with anyio.fail_after(10):
         client, server = _engines(max_buffer=1, write_timeout=30)
+        got: list[bytes] = []
         async with anyio.create_task_group() as tg:
             tg.start_soon(client.send_binary, b"a" * 10)
             tg.start_soon(client.send_binary, b"b" * 10)  # fills the one-slot pipe, waits
@@ -257,7 +261,7 @@ async def test_a_send_cancelled_while_waiting_for_the_lock_sends_nothing() -> No
             with anyio.move_on_after(0.1) as scope:
                 await client.send_text(b"cancelled")
             assert scope.cancelled_caught
-            got = [bytes((await server.receive_message()).data) for _ in range(2)]
+            got += [bytes((await server.receive_message()).data) for _ in range(2)]
         await client.send_text(b"after")
         got.append(bytes((await server.receive_message()).data))
         # (trio starts the two senders in either order)
