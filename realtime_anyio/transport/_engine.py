@@ -782,7 +782,8 @@ class WebSocketEngine:
 
         A task blocked reading or writing the stream is woken with a stream error.
 
-        Cancellation: shielded for at most a second; returns promptly.
+        Cancellation: shielded; returns promptly (the close is bounded by a second, then
+        forced).
         """
         if self._stream_closed:
             await anyio.lowlevel.cancel_shielded_checkpoint()
@@ -791,6 +792,15 @@ class WebSocketEngine:
         if self._closed_exc is None:
             self._closed_exc = ConnectionLost(1006, "connection aborted")
         self._fail_pings()
-        with anyio.move_on_after(_ABORT_TIMEOUT, shield=True):
+        # A plain aclose() first: anyio before 4.13 leaves an asyncio socket with unsent data
+        # open when its aclose() is cancelled (as aclose_forcefully does), so a task blocked
+        # on it would never wake. The streams opened here close without waiting for the peer
+        # (TLS without close_notify); a stream whose close does wait is closed forcefully
+        # after the bound.
+        with anyio.move_on_after(_ABORT_TIMEOUT, shield=True) as scope:
             with contextlib.suppress(*_STREAM_ERRORS):
-                await anyio.aclose_forcefully(self.stream)
+                await self.stream.aclose()
+        if scope.cancelled_caught:
+            with anyio.move_on_after(_ABORT_TIMEOUT, shield=True):
+                with contextlib.suppress(*_STREAM_ERRORS):
+                    await anyio.aclose_forcefully(self.stream)

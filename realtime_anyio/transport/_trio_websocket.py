@@ -257,7 +257,7 @@ async def connect_trio_websocket(request: ConnectRequest) -> TrioWebSocketTransp
                 nursery.cancel_scope.cancel()
         except Exception as exc:
             if stream is not None:
-                with trio.move_on_after(_ABORT_TIMEOUT, shield=True):
+                with anyio.move_on_after(_ABORT_TIMEOUT, shield=True):
                     await trio.aclose_forcefully(stream)
             if started:
                 # The connection reports its end through receive(); never raise into the group.
@@ -266,7 +266,7 @@ async def connect_trio_websocket(request: ConnectRequest) -> TrioWebSocketTransp
             _raise_connect_error(exc, request)
         except BaseException:
             if stream is not None:
-                with trio.move_on_after(_ABORT_TIMEOUT, shield=True):
+                with anyio.move_on_after(_ABORT_TIMEOUT, shield=True):
                     await trio.aclose_forcefully(stream)
             raise
 
