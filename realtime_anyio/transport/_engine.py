@@ -182,8 +182,10 @@ class WebSocketEngine:
         self._fragment_text = False
         self._fragment_size = 0
         self._pings: dict[bytes, anyio.Event] = {}
-        self._write_lock = anyio.Lock()
-        self._read_lock = anyio.Lock()
+        # fast_acquire: taking a free lock only checks for cancellation; the stream's send and
+        # receive that follow are the schedule points (see _write_locked and _read_more).
+        self._write_lock = anyio.Lock(fast_acquire=True)
+        self._read_lock = anyio.Lock(fast_acquire=True)
         # Protocol output taken from data_to_send() and not written yet, in order.
         self._unwritten: list[bytes] = []
         self._unwritten_size = 0
@@ -285,7 +287,7 @@ class WebSocketEngine:
                 if not checked:
                     await anyio.lowlevel.checkpoint()
                 raise closed
-            # Taking the read lock is a checkpoint.
+            # A read is a checkpoint.
             await self._read_more()
             checked = True
 
@@ -298,6 +300,7 @@ class WebSocketEngine:
     async def _read_more(self) -> None:
         async with self._read_lock:
             if self._eof:
+                await anyio.lowlevel.checkpoint()
                 return
             protocol = self.protocol
             try:
@@ -671,7 +674,11 @@ class WebSocketEngine:
 
     async def _write_locked(self) -> None:
         self._take_output()
-        await self._write_unwritten()
+        if self._unwritten or (self._eof_wanted and not self._eof_written):
+            await self._write_unwritten()
+        else:
+            # Nothing to write: still a schedule point (the lock only checked for cancellation).
+            await anyio.lowlevel.cancel_shielded_checkpoint()
         if self._write_error is not None:
             raise ConnectionLost(1006, "the connection failed while writing") from (
                 self._write_error
