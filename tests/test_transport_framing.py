@@ -211,6 +211,21 @@ def test_fast_framing_matches_the_protocol(
     _compare(b"".join(frames) + tail, cuts)
 
 
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(VALID | INVALID, max_size=6),
+    st.lists(st.integers(0, 3000), max_size=8),
+    st.sampled_from([0, 1, 125, 126, 200, 400]),
+)
+def test_a_small_size_limit_gives_the_same_results(
+    frames: list[bytes], cuts: list[int], limit: int
+) -> None:
+    # Single frames and fragmented messages on both sides of the limit: the engine refuses
+    # nothing itself; the protocol does, with the same outcome (1009 and the same reason).
+    small = [f for f in frames if len(f) < 5000]
+    _compare(b"".join(small), cuts, max_size=limit)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(VALID, min_size=1, max_size=6), st.integers(1, 64))
 def test_every_read_size_gives_the_same_messages(frames: list[bytes], step: int) -> None:

@@ -310,6 +310,8 @@ class WebSocketEngine:
                 self._eof = True
                 protocol.receive_eof()
                 self._process(protocol.events_received())
+                if self._closed_exc is None:  # the protocol always closes at EOF; be sure
+                    self._closed_exc = ConnectionLost(1006, "connection lost without a close frame")
             else:
                 # Taken after the await: another task may have started a close meanwhile.
                 before = protocol.state
