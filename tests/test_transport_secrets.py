@@ -19,7 +19,7 @@ import pytest
 from realtime_anyio import APIConnectionError, AuthenticationError, LocalProtocolError
 from realtime_anyio.testing import FakeRealtimeServer
 from realtime_anyio.transport import ConnectRequest, connect_websocket
-from realtime_anyio.transport._websocket import RedactingLogger, check_headers
+from realtime_anyio.transport._websocket import RedactingLogger, check_headers, header_secrets
 
 KEY = "sk-proj-SECRETkey1234567890"
 SUBPROTOCOL_KEY = "sk-SUBPROTOCOLsecret987"
@@ -133,6 +133,10 @@ async def test_a_header_value_http_cannot_carry_is_refused_before_connecting(bad
     assert KEY not in str(info.value)
     assert KEY not in repr(info.value)
     assert "Authorization" in str(info.value)
+
+
+def test_every_credential_form_counts_as_a_secret() -> None:
+    assert set(header_secrets(_headers())) == {f"Bearer {KEY}", KEY, SUBPROTOCOL_KEY}
 
 
 def test_header_names_are_checked_too() -> None:

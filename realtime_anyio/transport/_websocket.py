@@ -93,6 +93,8 @@ def header_secrets(headers: Mapping[str, str]) -> list[str]:
             found.append(value)
             if " " in value:
                 found.append(value.split(" ", 1)[1])
+        elif name.lower() == "sec-websocket-protocol":
+            found += [m.group(2) for m in _SECRET_PROTOCOL.finditer(value)]
     return found
 
 
@@ -157,7 +159,7 @@ def check_headers(headers: Mapping[str, str]) -> None:
 
 #: Lines of the protocol's debug log that carry credentials, and subprotocol-borne keys.
 _SECRET_LINE = re.compile(r"(?im)^([<>]\s*(?:authorization|api-key)\s*:\s*).*$")
-_SECRET_PROTOCOL = re.compile(r"(openai-insecure-api-key\.)[^\s,]+")
+_SECRET_PROTOCOL = re.compile(r"(openai-insecure-api-key\.)([^\s,]+)")
 
 if TYPE_CHECKING:
     _Adapter = logging.LoggerAdapter[logging.Logger]
