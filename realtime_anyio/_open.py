@@ -224,7 +224,9 @@ async def _connect(
     logger.debug("connecting to %s", shown_url)
     deadline = anyio.current_time() + request.connect_timeout
     try:
-        with anyio.fail_after(request.connect_timeout):
+        # The transport bounds each phase itself and says which one ran out; this is the net
+        # under transports that do not.
+        with anyio.fail_after(request.connect_timeout + 1.0):
             opened: Transport = await factory(request)
     except TimeoutError as exc:
         if isinstance(exc, ConnectTimeout):

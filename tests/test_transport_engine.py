@@ -5,7 +5,6 @@ from __future__ import annotations
 import anyio
 import pytest
 from websockets.client import ClientProtocol
-from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
@@ -20,15 +19,21 @@ from realtime_anyio.transport import (
 
 
 async def _pair(
-    max_size: int | None = 2**20, close_timeout: float = 2.0
+    max_size: int | None = 2**20, close_timeout: float = 2.0, server_max_size: int | None = 2**20
 ) -> tuple[WebSocketEngine, WebSocketEngine]:
     a, b = memory_byte_stream_pair()
     client = WebSocketEngine(
         ClientProtocol(parse_uri("ws://test/v1/realtime"), max_size=max_size),
         a,
+        max_size=max_size,
         close_timeout=close_timeout,
     )
-    server = WebSocketEngine(ServerProtocol(max_size=max_size), b, close_timeout=close_timeout)
+    server = WebSocketEngine(
+        ServerProtocol(max_size=server_max_size),
+        b,
+        max_size=server_max_size,
+        close_timeout=close_timeout,
+    )
     await handshake(client, server)
     return client, server
 
@@ -100,8 +105,7 @@ async def test_fragments_are_reassembled() -> None:
 
 async def test_oversize_message_closes_with_1009() -> None:
     with anyio.fail_after(5):
-        client, server = await _pair(max_size=1000)
-        server.protocol.max_message_size = None
+        client, server = await _pair(max_size=1000, server_max_size=None)
         server.protocol.send_text(b"x" * 600, fin=False)
         server.protocol.send_continuation(b"y" * 600, fin=True)
         await server.flush()
@@ -156,8 +160,7 @@ async def test_client_close_handshake_completes() -> None:
             tg.start_soon(serve)
             await client.aclose(1000, "bye")
         assert client.protocol.state.name == "CLOSED"
-        assert server.protocol.close_rcvd is not None
-        assert server.protocol.close_rcvd.reason == "bye"
+        assert (server.close_code, server.close_reason) == (1000, "bye")
 
 
 async def test_server_close_is_echoed_and_reported() -> None:
@@ -174,8 +177,7 @@ async def test_server_close_is_echoed_and_reported() -> None:
         # the echo reached the server (pitfall 1: flush after receive)
         with pytest.raises(ConnectionClosed):
             await server.receive_message()
-        assert server.protocol.close_rcvd is not None
-        assert server.protocol.close_rcvd.code == 4000
+        assert server.close_code == 4000
         async with anyio.create_task_group() as tg:
             tg.start_soon(server.aclose)
             await client.aclose()
@@ -244,7 +246,7 @@ async def test_concurrent_senders_never_interleave() -> None:
 async def test_engine_ignores_unsolicited_pong_and_control_frames() -> None:
     with anyio.fail_after(5):
         client, server = await _pair()
-        server.protocol.send_frame(Frame(Opcode.PONG, b"nope"))
+        server.protocol.send_pong(b"nope")
         server.protocol.send_text(b"after")
         await server.flush()
         assert (await client.receive_message()).data == b"after"

@@ -75,7 +75,7 @@ def websockets_peer(
         try:
             await handler(ws)
         finally:
-            recorded.close_codes.append(ws.close_code)
+            recorded.close_codes.append(ws.protocol.close_code)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -29,6 +29,7 @@ from websockets.typing import Subprotocol
 
 from .._errors import ConnectionClosed
 from ..transport._engine import WebSocketEngine
+from ..transport._websocket import protocol_logger
 from ._faults import (
     CloseAfter,
     DelayEvents,
@@ -517,8 +518,11 @@ class FakeRealtimeServer:
             extensions=[ServerPerMessageDeflateFactory()],
             select_subprotocol=_select_subprotocol,
             max_size=self.max_message_size,
+            logger=protocol_logger("server"),
         )
-        engine = WebSocketEngine(protocol, stream, close_timeout=self.close_timeout)
+        engine = WebSocketEngine(
+            protocol, stream, max_size=self.max_message_size, close_timeout=self.close_timeout
+        )
         try:
             try:
                 request = await engine.receive_handshake()

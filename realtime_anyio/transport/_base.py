@@ -17,19 +17,22 @@ __all__ = ["ConnectRequest", "Transport", "TransportFactory"]
 class Transport(Protocol):
     """A connected WebSocket, message by message.
 
-    ``receive`` is called by one task at a time; the send methods may be called from several
-    tasks and never interleave frames. Closing ends with ``ConnectionClosed`` (or its subclass
-    ``ConnectionLost``) from ``receive`` and the send methods.
+    The expected use: one reader task calls ``receive``/``receive_nowait``; one writer task
+    calls ``send_text``/``send_texts``; a keepalive may call ``ping`` concurrently. The send
+    methods may also be called from several tasks and never interleave frames. Closing ends
+    with ``ConnectionClosed`` (or its subclass ``ConnectionLost``) from ``receive`` and the
+    send methods.
+
+    Every ``async`` method is a checkpoint. A send waits for the write lock cancellably (a
+    cancel there sends nothing); once its frame is handed to the network its write runs
+    shielded for at most ``close_timeout`` seconds, after which the connection is aborted and
+    ``ConnectionLost`` raised. ``aclose`` returns within ``close_timeout`` plus about a second,
+    whatever the peer does.
     """
 
     #: Bytes written to and read from the network so far.
     bytes_sent: int
     bytes_received: int
-
-    @property
-    def idle(self) -> bool:
-        """True when a send would start writing at once (no other write in progress)."""
-        ...
 
     @property
     def open(self) -> bool:
@@ -61,21 +64,22 @@ class Transport(Protocol):
     async def send_text(self, data: bytes | bytearray | str) -> None:
         """Send one text message.
 
-        Cancellation: a started write completes; see the implementation.
+        Cancellation: a cancel while waiting to write sends nothing; a started write
+        completes or, after ``close_timeout``, aborts the connection (``ConnectionLost``).
         """
         ...
 
     async def send_binary(self, data: bytes | bytearray) -> None:
         """Send one binary message.
 
-        Cancellation: a started write completes; see the implementation.
+        Cancellation: as for :meth:`send_text`.
         """
         ...
 
     async def send_texts(self, batch: Sequence[bytes | bytearray]) -> None:
         """Send several text messages in order, in as few writes as possible.
 
-        Cancellation: a started write completes; see the implementation.
+        Cancellation: as for :meth:`send_text`.
         """
         ...
 
@@ -89,7 +93,7 @@ class Transport(Protocol):
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Run the closing handshake (bounded) and release the connection.
 
-        Cancellation: shielded and bounded.
+        Cancellation: shielded; returns within ``close_timeout`` plus about a second.
         """
         ...
 

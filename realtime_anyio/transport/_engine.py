@@ -2,8 +2,10 @@
 
 ``WebSocketEngine`` owns one :class:`websockets.protocol.Protocol` (client or server side) and one
 :class:`anyio.abc.ByteStream`. It moves bytes between them and nothing else: no event decoding, no
-reconnects, no task of its own. The opening handshake is left to the caller, because it differs
-between the sides:
+reconnects, no task of its own. It uses only the protocol's documented Sans-I/O interface
+(``receive_data``, ``receive_eof``, ``events_received``, ``data_to_send``, the ``send_*``
+methods, ``state``, ``handshake_exc`` and ``close_exc``). The opening handshake is left to the
+caller, because it differs between the sides:
 
 * client: ``protocol.send_request(protocol.connect())``, ``await engine.flush()``, then
   ``response = await engine.receive_handshake()`` and check ``protocol.handshake_exc``;
@@ -21,51 +23,55 @@ Frames that arrive in the same read as the handshake are kept. After the handsha
   ``RemoteProtocolError`` when the peer broke the limits or the protocol. Only one task may
   receive at a time. ``receive_message_nowait()`` returns a message already read, or ``None``.
 * ``await engine.send_text(data)``, ``send_binary(data)`` and ``send_texts([...])`` (many frames,
-  one write) may be called from several tasks; frames never interleave and each caller's order
-  is kept. ``engine.idle`` tells whether a send would start writing at once.
+  one write) take the write lock, let the protocol frame the data and write it; frames never
+  interleave and each caller's order is kept.
 * ``await engine.flush()`` writes whatever the protocol has queued (after calling a
   ``protocol.send_*`` method yourself, e.g. a fragmented message or a close with a reason).
 * ``await engine.ping()`` sends a ping and waits for its pong (someone must be receiving).
 * ``await engine.aclose(code, reason)`` runs the closing handshake: sends a close frame (unless
   one was already exchanged), reads and discards until the peer closes TCP, then closes the
-  stream. It is shielded and bounded by ``close_timeout``; ``await engine.abort()`` drops the
-  stream at once. ``close_code``/``close_reason`` tell how it ended; ``bytes_sent`` and
-  ``bytes_received`` count traffic.
+  stream. It is bounded by ``close_timeout``; ``await engine.abort()`` drops the stream at once.
+  ``close_code``/``close_reason`` tell how it ended; ``bytes_sent`` and ``bytes_received``
+  count traffic.
+
+Writes and cancellation. Output leaves ``data_to_send()`` once, so a write cut short would
+lose a pong or tear a frame. A send therefore waits for the write lock cancellably (a cancel
+there sends nothing), and once its bytes are handed to the stream the write is shielded, for
+at most ``write_timeout`` seconds (``close_timeout`` by default). A write that cannot finish in
+that time (a peer that stopped reading) aborts the stream and raises ``ConnectionLost``: the
+stream is unusable after a torn frame anyway. So a cancelled send returns within
+``write_timeout`` plus the time to abort.
+
+Control replies (pongs, the close echo) are produced by the receiving task. It writes them
+itself when nobody holds the write lock, and otherwise leaves them to the lock holder, which
+writes everything pending before it lets go; the receiver never waits for another task's write.
+What waits this way is bounded by ``max_unwritten`` bytes: a peer that floods pings without
+reading our replies fails the connection with ``ConnectionLost`` instead of growing our memory.
 
 Receiving on the client side, the engine cuts complete, unmasked, unfragmented text and binary
-frames within the size limit out of each read itself, as zero-copy views of the chunk (the
-protocol's parser costs about 4 us per frame, a large share of receiving an audio event). It
-hands every other frame to the protocol whole and in order (the HTTP head, control frames,
-fragments, anything malformed or over the limit; everything once a close starts or an
-extension such as compression is negotiated), so the protocol's checks, replies and closing
-apply unchanged and it always waits on a frame boundary. ``fast_framing=False`` leaves all
-parsing to the protocol; tests check that both give the same results for any byte stream.
-Under the same conditions the engine frames outgoing text and binary messages itself (the
-same bytes as the protocol's serializer, a fresh random masking key each); otherwise, and
-for every control frame, the protocol does.
-
-Every write of protocol output is shielded from cancellation: bytes from ``data_to_send()`` are
-handed out once, so a cancelled write would lose a pong or tear a frame. On anyio's plain TCP
-streams a write the socket can take at once is made without awaiting at all (no cancellation
-point, so no shield and no trip through the event loop); the rest is awaited. A write that can never
-finish (a peer that stopped reading) is ended by :meth:`abort`, which the owner calls from its
-keepalive or close timeout. The receiver never waits for another task's write: control
-replies it produces are written by the task writing at the time, or by the receiver itself
-when nobody is writing.
+frames within ``max_size`` out of each read itself, as zero-copy views of the chunk (the
+protocol's parser costs a few microseconds per frame). It hands every other frame to the
+protocol whole and in order (the HTTP head, control frames, fragments, anything malformed or
+over the limit; everything once the protocol leaves the open state or an extension such as
+compression is negotiated), so the protocol's checks, replies and closing apply unchanged.
+Every decision rests on the engine's own state: which frames it routed, whether the protocol's
+events showed a fragmented message in progress, the ``max_size`` the caller gave, and the
+response's ``Sec-WebSocket-Extensions`` header. ``fast_framing=False`` leaves all parsing to the
+protocol; tests check that both give the same results for any byte stream.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import struct
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
+from anyio.streams.tls import TLSStream
 from websockets.exceptions import InvalidState, PayloadTooBig
 from websockets.exceptions import ProtocolError as WSProtocolError
 from websockets.frames import Frame, Opcode
@@ -78,25 +84,25 @@ from .._errors import (
     MessageTooLarge,
     RemoteProtocolError,
 )
-from ._lowlevel import CancelCheck
 
-try:
-    from websockets.speedups import apply_mask
-except ImportError:  # pragma: no cover - websockets built without its C extension
-    from websockets.utils import apply_mask
-
-__all__ = ["DEFAULT_READ_SIZE", "Message", "WebSocketEngine"]
+__all__ = ["DEFAULT_MAX_UNWRITTEN", "DEFAULT_READ_SIZE", "Message", "WebSocketEngine"]
 
 #: Bytes requested per read. Large reads matter: anyio on asyncio copies when it slices a
 #: transport chunk, and each read costs a wake-up.
 DEFAULT_READ_SIZE = 256 * 1024
 
+#: Protocol output (control replies) allowed to wait for the write lock before the connection
+#: is failed: about 8,000 pongs to maximal pings.
+DEFAULT_MAX_UNWRITTEN = 1 << 20
+
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 _CONT = Opcode.CONT
 _PONG = Opcode.PONG
+_CLOSE = Opcode.CLOSE
 _OPEN = State.OPEN
 _CLOSED = State.CLOSED
+_CONNECTING = State.CONNECTING
 _CLIENT = Side.CLIENT
 #: Routes for received bytes (see ``WebSocketEngine._split_frames``).
 _HANDSHAKE = "handshake"
@@ -106,92 +112,17 @@ _PROTOCOL = "protocol"
 _BAD_OPCODE = bytes(0 if b & 0x0F in (0, 1, 2, 8, 9, 10) else 1 for b in range(256))
 #: An HTTP head longer than this goes to the protocol, which refuses it.
 _MAX_HEAD = 1 << 20
-_EOF_ERRORS = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
-#: Headers of masked client frames with a 16-bit and a 64-bit length.
-_HEAD_16 = struct.Struct("!BBH").pack
-_HEAD_64 = struct.Struct("!BBQ").pack
-#: Random bytes drawn at once for masking keys (4 per frame).
-_MASK_POOL = 1024
-
-
-def _sync_writer(stream: anyio.abc.ByteStream) -> Callable[[bytes], int] | None:
-    """A function that writes to ``stream`` without awaiting, when the stream can take bytes now.
-
-    It returns how many bytes it wrote; 0 means "await ``stream.send`` instead" (the stream is
-    busy, full, closed or failed: the awaited send then waits or raises as usual). Only anyio's
-    own plain TCP streams qualify: on asyncio the transport's buffer is written only while it is
-    empty (so order is kept), on trio the socket itself, non-blocking. Any other stream, TLS
-    included, returns None and is always awaited.
-    """
-    if not isinstance(stream, anyio.abc.SocketStream):
-        return None
-    module = type(stream).__module__
-    try:
-        if module == "anyio._backends._asyncio":
-            return _asyncio_writer(stream)
-        if module == "anyio._backends._trio":
-            return _socket_writer(stream.extra(anyio.abc.SocketAttribute.raw_socket))
-    except Exception:  # another anyio with other internals: always await
-        return None
-    return None
-
-
-def _asyncio_writer(stream: anyio.abc.SocketStream) -> Callable[[bytes], int] | None:
-    # anyio's asyncio SocketStream.send checks these, then calls transport.write() and, when
-    # the transport took everything, only yields to the loop once more.
-    transport = getattr(stream, "_transport")  # noqa: B009
-    protocol = getattr(stream, "_protocol")  # noqa: B009
-    if not (
-        isinstance(getattr(stream, "_closed", None), bool)
-        and callable(getattr(transport, "write", None))
-        and callable(getattr(transport, "is_closing", None))
-        and callable(getattr(getattr(protocol, "write_event", None), "is_set", None))
-        and hasattr(protocol, "exception")
-    ):
-        return None
-
-    def write(data: bytes) -> int:
-        if (
-            stream._closed  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
-            or protocol.exception is not None
-            or not protocol.write_event.is_set()
-            or transport.is_closing()
-        ):
-            return 0
-        transport.write(data)
-        return len(data)
-
-    return write
-
-
-def _socket_writer(sock: socket.socket) -> Callable[[bytes], int]:
-    send = sock.send
-
-    def write(data: bytes) -> int:
-        try:
-            return send(data)
-        except OSError:  # would block, or failed: the awaited send waits or reports it
-            return 0
-
-    return write
-
-
-def _frame_limit(protocol: Protocol) -> int | None:
-    """The largest data frame the protocol accepts on its own, or None if it cannot be told."""
-    if hasattr(protocol, "max_message_size"):
-        limits = [
-            limit
-            for limit in (protocol.max_message_size, getattr(protocol, "max_fragment_size", None))
-            if limit is not None
-        ]
-        return min(limits) if limits else 2**63
-    limit = getattr(protocol, "max_size", _UNKNOWN)  # websockets before 15
-    if limit is None:
-        return 2**63
-    return limit if isinstance(limit, int) else None
-
-
-_UNKNOWN = object()
+#: Failures of the byte stream: the connection is gone. BusyResourceError is included for a TLS
+#: stream, whose receive may need to write (a key update) while a send is in progress.
+_STREAM_ERRORS = (
+    anyio.EndOfStream,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.BusyResourceError,
+    OSError,
+)
+#: Bound on closing the stream in :meth:`WebSocketEngine.abort` (forceful, so it is quick).
+_ABORT_TIMEOUT = 1.0
 
 
 class Message(NamedTuple):
@@ -212,46 +143,72 @@ def _message_factory() -> _MessageFactory:
 _new_message = _message_factory()
 
 
+def _negotiated_extensions(response: Response) -> bool:
+    return any(value.strip() for value in response.headers.get_all("Sec-WebSocket-Extensions"))
+
+
 class WebSocketEngine:
-    """Drive ``protocol`` over ``stream``; see the module docstring for the contract."""
+    """Drive ``protocol`` over ``stream``; see the module docstring for the contract.
+
+    ``max_size`` must be the ``max_size`` the protocol was created with (the client-side fast
+    route refuses nothing itself: it hands larger frames to the protocol, so a smaller value
+    here is safe, a larger one is not). ``write_timeout`` bounds each shielded write
+    (``close_timeout`` when ``None``); ``max_unwritten`` bounds control replies waiting to be
+    written.
+    """
 
     def __init__(
         self,
         protocol: Protocol,
         stream: anyio.abc.ByteStream,
         *,
+        max_size: int | None = 2**20,
         read_size: int = DEFAULT_READ_SIZE,
         close_timeout: float = 5.0,
+        write_timeout: float | None = None,
+        max_unwritten: int = DEFAULT_MAX_UNWRITTEN,
         fast_framing: bool = True,
     ) -> None:
         self.protocol = protocol
         self.stream = stream
+        self.max_size = max_size
         self.read_size = read_size
         self.close_timeout = close_timeout
+        self.write_timeout = close_timeout if write_timeout is None else write_timeout
+        self.max_unwritten = max_unwritten
         self._messages: deque[Message] = deque()
         self._handshake: deque[Request | Response] = deque()
         self._fragments: list[bytes | bytearray | memoryview] = []
         self._fragment_text = False
+        self._fragment_size = 0
         self._pings: dict[bytes, anyio.Event] = {}
-        self._cancel_check = CancelCheck()
-        # A flag, not an anyio.Lock: every send takes it, and the flag costs nothing.
-        self._writing = False
-        self._write_done: anyio.Event | None = None
+        # fast_acquire: taking a free lock only checks for cancellation; the stream's send and
+        # receive that follow are the schedule points (see _write_locked and _read_more).
+        self._write_lock = anyio.Lock(fast_acquire=True)
         self._read_lock = anyio.Lock(fast_acquire=True)
+        # Protocol output taken from data_to_send() and not written yet, in order.
+        self._unwritten: list[bytes] = []
+        self._unwritten_size = 0
+        self._eof_wanted = False
+        self._eof_written = False
+        self._close_after_write = False
         self._discard = False
         self._eof = False
         self._closed_exc: ConnectionClosed | None = None
         self._stream_closed = False
         self._write_error: BaseException | None = None
+        # The size of the frame that made the protocol fail, when the engine saw its header.
+        self._refused_size = 0
         # Receiving (see _split_frames): the route for incoming bytes, and the state of a frame
         # that spans reads.
-        limit = _frame_limit(protocol) if fast_framing and protocol.side is _CLIENT else None
-        self._limit = limit if limit is not None else 0
-        if limit is None:
+        self._limit = max_size if max_size is not None else 2**63
+        fast = fast_framing and protocol.side is _CLIENT
+        if not fast:
             self._route = _PROTOCOL
-        elif protocol.state is State.CONNECTING:
+        elif protocol.state is _CONNECTING:
             self._route = _HANDSHAKE
-        elif protocol.state is _OPEN and not protocol.extensions:
+        elif protocol.state is _OPEN:
+            # A protocol created open has no extensions: they come only from a handshake.
             self._route = _FRAMES
         else:
             self._route = _PROTOCOL
@@ -261,14 +218,6 @@ class WebSocketEngine:
         self._partial_text = False
         self._partial_need = 0
         self._protocol_need = 0
-        # Sending: data frames are framed here while the receive route is _FRAMES (the same
-        # conditions: client side, open, no extension) and the protocol exposes the state that
-        # says no fragmented message is in progress; written without awaiting when the stream
-        # can take them at once.
-        self._frame_sends = hasattr(protocol, "expect_continuation_frame")
-        self._sync_write = _sync_writer(stream)
-        self._masks = b""
-        self._mask_at = 0
         #: Counters, read by the owner's statistics.
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -277,13 +226,15 @@ class WebSocketEngine:
 
     @property
     def idle(self) -> bool:
-        """True when no task is writing, so a send would write at once."""
-        return not self._writing
+        """True when no task holds the write lock."""
+        return not self._write_lock.locked()
 
     @property
     def open(self) -> bool:
         """True while data messages may still be sent."""
-        return self.protocol.state is _OPEN and self._write_error is None
+        return (
+            self.protocol.state is _OPEN and self._write_error is None and not self._stream_closed
+        )
 
     @property
     def close_code(self) -> int | None:
@@ -310,7 +261,7 @@ class WebSocketEngine:
             failure = self.protocol.handshake_exc
             if failure is not None:
                 raise ConnectionLost(1006, f"invalid opening handshake: {failure}") from failure
-            if self._eof:
+            if self._eof or self._stream_closed:
                 raise ConnectionLost(1006, "connection closed during the opening handshake")
             await self._read_more()
         return self._handshake.popleft()
@@ -318,19 +269,27 @@ class WebSocketEngine:
     async def receive_message(self) -> Message:
         """Return the next complete data message; raise ``ConnectionClosed`` when it ends.
 
+        Always a checkpoint, also when a message is already buffered.
+
         Cancellation: safe; a cancelled call loses no data and a later call continues.
         """
         messages = self._messages
+        checked = False
         while True:
             if messages:
-                # Messages already buffered must still honour a pending cancel.
-                check = self._cancel_check
-                if check.probe():
-                    await check.checkpoint()
-                return messages.popleft()
-            if self._closed_exc is not None:
-                raise self._closed_exc
+                if checked:
+                    return messages.popleft()
+                await anyio.lowlevel.checkpoint()
+                checked = True
+                continue
+            closed = self._closed_exc
+            if closed is not None:
+                if not checked:
+                    await anyio.lowlevel.checkpoint()
+                raise closed
+            # A read is a checkpoint.
             await self._read_more()
+            checked = True
 
     def receive_message_nowait(self) -> Message | None:
         """Return a message already buffered by an earlier read, or ``None`` (no checkpoint)."""
@@ -341,16 +300,21 @@ class WebSocketEngine:
     async def _read_more(self) -> None:
         async with self._read_lock:
             if self._eof:
+                await anyio.lowlevel.checkpoint()
                 return
             protocol = self.protocol
             try:
                 chunk = await self.stream.receive(self.read_size)
-            except _EOF_ERRORS:
+            except _STREAM_ERRORS:
                 self._to_protocol(b"")
                 self._eof = True
                 protocol.receive_eof()
                 self._process(protocol.events_received())
+                if self._closed_exc is None:  # the protocol always closes at EOF; be sure
+                    self._closed_exc = ConnectionLost(1006, "connection lost without a close frame")
             else:
+                # Taken after the await: another task may have started a close meanwhile.
+                before = protocol.state
                 self.bytes_received += len(chunk)
                 route = self._route
                 if route is _FRAMES:
@@ -361,19 +325,56 @@ class WebSocketEngine:
                     self._process(protocol.events_received())
                 else:
                     self._split_handshake(chunk)
-            if protocol.writes and not self._writing:
-                await self._write_now()
+                if before is _OPEN:
+                    self._check_failed()
+            self._take_output(limit=True)
+            if self._write_error is not None:
+                if not self._stream_closed:
+                    await self.abort()
+            elif self._unwritten or (self._eof_wanted and not self._eof_written):
+                await self._write_if_free()
+
+    def _check_failed(self) -> None:
+        """Stop reading when the protocol failed the connection on what it just received.
+
+        A protocol that refuses a frame queues a close frame of its own and then only waits
+        for the TCP stream to end. It left the open state although no close frame arrived and
+        the engine sent none; the engine ends its side of the stream at once (it would close
+        it anyway), which completes the protocol's state and gives the cause through the
+        documented ``close_exc``.
+        """
+        protocol = self.protocol
+        if protocol.state is _OPEN or self._closed_exc is not None or self._discard:
+            return
+        if protocol.state is not _CLOSED:
+            self._eof = True
+            protocol.receive_eof()
+            self._process(protocol.events_received())
+        if self._closed_exc is None:
+            self._closed_exc = self._closed_from_protocol()
+            self._fail_pings()
+
+    async def _write_if_free(self) -> None:
+        # The receiver writes control replies only when nobody else is writing; the lock
+        # holder writes them otherwise. Never wait here.
+        try:
+            self._write_lock.acquire_nowait()
+        except anyio.WouldBlock:
+            return
+        try:
+            await self._write_unwritten()
+        finally:
+            self._write_lock.release()
 
     # Routing received bytes. The protocol parses everything except the frames that make up
     # nearly all the traffic of a client: complete, unmasked, unfragmented text and binary
     # frames within the size limit, with no extension negotiated. Those are cut out of the
-    # chunk here as zero-copy views (the protocol's generator-based parser costs ~4 us per
-    # frame; this costs well under 1 us). Every other frame -- control frames, fragments,
-    # anything malformed or over the limit -- is handed to the protocol whole and in order, so
-    # the protocol always sits on a frame boundary and its own checks, replies and close
-    # handling apply unchanged. Once the protocol leaves the OPEN state (a close, an error),
-    # every byte goes to it. Only the client side routes this way; a server engine hands
-    # everything to the protocol.
+    # chunk here as zero-copy views. Every other frame -- control frames, fragments, anything
+    # malformed or over the limit -- is handed to the protocol whole and in order, so the
+    # protocol always sits on a frame boundary and its own checks, replies and close handling
+    # apply unchanged. Once the protocol leaves the OPEN state (a close, an error), every byte
+    # goes to it. Only the client side routes this way; a server engine hands everything to
+    # the protocol.
 
     def _to_protocol(self, rest: bytes | bytearray | memoryview) -> None:
         """Route everything from now on to the protocol, starting with what is held back."""
@@ -404,7 +405,13 @@ class WebSocketEngine:
         protocol = self.protocol
         protocol.receive_data(data[:end])
         self._process(protocol.events_received())
-        if protocol.state is _OPEN and not protocol.extensions and protocol.parser_exc is None:
+        response = self._handshake[-1] if self._handshake else None
+        if (
+            protocol.state is _OPEN
+            and protocol.handshake_exc is None
+            and isinstance(response, Response)
+            and not _negotiated_extensions(response)
+        ):
             self._route = _FRAMES
             if end < len(data):
                 self._split_frames(data[end:])
@@ -484,6 +491,8 @@ class WebSocketEngine:
                 self._partial_need = end - n
                 self._partial_text = head == 0x81
                 return
+            # A data frame that continues a message counts towards the message's size.
+            self._refused_size = length + (self._fragment_size if head & 0x0F == 0 else 0)
             if length > limit:
                 # Over the limit: the protocol refuses it on the header.
                 self._to_protocol(view[i:])
@@ -512,62 +521,63 @@ class WebSocketEngine:
             if isinstance(event, Frame):
                 opcode = event.opcode
                 if opcode is _TEXT or opcode is _BINARY:
-                    if discard:
-                        continue
                     if event.fin:
-                        append(new(Message, (event.data, opcode is _TEXT)))
+                        if not discard:
+                            append(new(Message, (event.data, opcode is _TEXT)))
                     else:
                         self._fragments = [event.data]
+                        self._fragment_size = len(event.data)
                         self._fragment_text = opcode is _TEXT
                 elif opcode is _CONT:
-                    if discard:
-                        continue
                     self._fragments.append(event.data)
+                    self._fragment_size += len(event.data)
                     if event.fin:
                         data = b"".join(self._fragments)
                         self._fragments = []
-                        self._messages.append(Message(data, self._fragment_text))
+                        self._fragment_size = 0
+                        if not discard:
+                            self._messages.append(Message(data, self._fragment_text))
                 elif opcode is _PONG:
                     self._pong(bytes(event.data))
+                elif opcode is _CLOSE and self._closed_exc is None:
+                    # The protocol yields a close frame only after checking its code and its
+                    # UTF-8 reason; an empty one means "no status code" (1005).
+                    payload = bytes(event.data)
+                    if len(payload) >= 2:
+                        code = int.from_bytes(payload[:2], "big")
+                        reason = payload[2:].decode("utf-8", "replace")
+                    else:
+                        code, reason = 1005, ""
+                    self._closed_exc = ConnectionClosed(code, reason)
+                    self._fail_pings()
             elif isinstance(event, (Request, Response)):
                 self._handshake.append(event)
-        if self._closed_exc is None:
-            self._check_closed()
-
-    def _check_closed(self) -> None:
-        protocol = self.protocol
-        rcvd = protocol.close_rcvd
-        if rcvd is not None:
-            self._closed_exc = ConnectionClosed(rcvd.code, rcvd.reason)
+        if self._closed_exc is None and self.protocol.state is _CLOSED:
+            self._closed_exc = self._closed_from_protocol()
             self._fail_pings()
-            return
-        exc = protocol.parser_exc
-        if exc is None:
-            if self._eof and protocol.state is not State.CONNECTING:
-                self._closed_exc = ConnectionLost(1006, "connection lost without a close frame")
-                self._fail_pings()
-            return
+
+    def _closed_from_protocol(self) -> ConnectionClosed:
+        """The exception for a closed protocol that received no close frame."""
+        cause = self.protocol.close_exc.__cause__
         closed: ConnectionClosed
-        if isinstance(exc, PayloadTooBig):
-            limit = protocol.max_message_size or exc.max_size
-            size = (exc.size or 0) + (exc.current_size or 0)
-            reason = f"message of {size} bytes exceeds the {limit}-byte limit"
+        if isinstance(cause, PayloadTooBig):
+            limit = self.max_size or 0
+            reason = f"message exceeds the {limit}-byte limit"
             closed = ConnectionClosed(1009, reason)
-            closed.__cause__ = MessageTooLarge(reason, size, limit)
-        elif isinstance(exc, EOFError):
+            closed.__cause__ = MessageTooLarge(reason, self._refused_size, limit)
+        elif cause is None or isinstance(cause, EOFError):
             closed = ConnectionLost(1006, "connection lost without a close frame")
-            closed.__cause__ = exc
-        elif isinstance(exc, UnicodeDecodeError):
+            closed.__cause__ = cause
+        elif isinstance(cause, UnicodeDecodeError):
             closed = ConnectionClosed(1007, "invalid UTF-8 in a close frame")
-            closed.__cause__ = RemoteProtocolError(str(exc))
-        elif isinstance(exc, WSProtocolError):
-            closed = ConnectionClosed(1002, f"protocol error: {exc}")
-            closed.__cause__ = RemoteProtocolError(str(exc))
+            closed.__cause__ = RemoteProtocolError(str(cause))
+        elif isinstance(cause, WSProtocolError):
+            closed = ConnectionClosed(1002, f"protocol error: {cause}")
+            closed.__cause__ = RemoteProtocolError(str(cause))
         else:
             closed = ConnectionClosed(1011, "the WebSocket parser failed")
-            closed.__cause__ = exc
-        self._closed_exc = closed
-        self._fail_pings()
+            closed.__cause__ = cause
+        return closed
 
     def _pong(self, payload: bytes) -> None:
         # A pong answers its ping and every earlier one (RFC 6455 5.5.3).
@@ -588,164 +598,138 @@ class WebSocketEngine:
     async def send_text(self, data: bytes | bytearray | str) -> None:
         """Send one text message (``str`` is UTF-8 encoded; bytes are sent as given).
 
-        Cancellation: the frame is queued in the protocol before the first await, so it is sent
-        even if the call is cancelled while waiting for the write lock (the lock holder writes
-        it); a write in progress is shielded and completes, or is ended by :meth:`abort`.
+        Cancellation: while waiting for the write lock, a cancel sends nothing. Once the
+        frame is handed to the stream the write is shielded for at most ``write_timeout``
+        seconds; a write that cannot finish by then aborts the connection (``ConnectionLost``).
         """
         if isinstance(data, str):
             data = data.encode()
-        self._check_can_send()
-        self._queue_frame(0x81, data)
-        await self.flush()
+        async with self._write_lock:
+            self._check_can_send()
+            self.protocol.send_text(data)
+            await self._write_locked()
 
     async def send_binary(self, data: bytes | bytearray) -> None:
         """Send one binary message.
 
         Cancellation: as for :meth:`send_text`.
         """
-        self._check_can_send()
-        self._queue_frame(0x82, data)
-        await self.flush()
+        async with self._write_lock:
+            self._check_can_send()
+            self.protocol.send_binary(data)
+            await self._write_locked()
 
     async def send_texts(self, batch: Sequence[bytes | bytearray]) -> None:
         """Send several text messages with a single write, in order.
 
+        Cancellation: as for :meth:`send_text`; the batch is written whole or not at all
+        (unless the connection fails in the middle of the write).
+        """
+        async with self._write_lock:
+            self._check_can_send()
+            send = self.protocol.send_text
+            for data in batch:
+                send(data)
+            await self._write_locked()
+
+    async def flush(self) -> None:
+        """Write everything the protocol has queued, in order, holding the write lock.
+
         Cancellation: as for :meth:`send_text`.
         """
-        self._check_can_send()
-        for data in batch:
-            self._queue_frame(0x81, data)
-        await self.flush()
-
-    def _queue_frame(self, first: int, data: bytes | bytearray) -> None:
-        """Queue one unfragmented data frame (``first``: FIN plus the opcode) behind the
-        protocol's own output.
-
-        On the fast route the frame is built here: the protocol's Frame objects, per-frame
-        ``os.urandom(4)`` and serializer cost several microseconds per audio append. The bytes
-        are the same (a masked frame with a fresh random key from the system's CSPRNG, drawn
-        a thousand bytes at a time); the protocol's state is untouched, as its own
-        ``send_text`` would leave it when no fragmented message is in progress.
-        """
-        protocol = self.protocol
-        if (
-            not self._frame_sends
-            or self._route is not _FRAMES
-            or protocol.expect_continuation_frame
-        ):
-            if first == 0x81:
-                protocol.send_text(data)
-            else:
-                protocol.send_binary(data)
-            return
-        at = self._mask_at
-        masks = self._masks
-        if at >= len(masks):
-            masks = self._masks = os.urandom(_MASK_POOL)
-            at = 0
-        self._mask_at = at + 4
-        mask = masks[at : at + 4]
-        n = len(data)
-        if n < 126:
-            head = bytes((first, 0x80 | n))
-        elif n < 0x10000:
-            head = _HEAD_16(first, 0xFE, n)
-        else:
-            head = _HEAD_64(first, 0xFF, n)
-        protocol.writes.append(b"".join((head, mask, apply_mask(data, mask))))
+        async with self._write_lock:
+            await self._write_locked()
 
     def _check_can_send(self) -> None:
         if self._write_error is not None:
             raise ConnectionLost(1006, "the connection failed while writing") from (
                 self._write_error
             )
-        if self.protocol.state is not _OPEN:
+        if self.protocol.state is not _OPEN or self._stream_closed:
             closed = self._closed_exc or ConnectionClosed(
                 1006, f"connection is {self.protocol.state.name.lower()}"
             )
             raise ConnectionClosed(closed.code, closed.reason) from closed
 
-    async def flush(self) -> None:
-        """Write everything the protocol has queued, in order, holding the write lock.
+    def _take_output(self, *, limit: bool = False) -> None:
+        """Move the protocol's output to the engine's own queue (an empty chunk asks for EOF).
 
-        Cancellation: waiting for another task's write may be cancelled (that task writes our
-        bytes too); the write itself is shielded.
+        With ``limit``, fail the connection when more than ``max_unwritten`` bytes wait.
         """
-        while self._writing:
-            # The writer in progress also writes what we queued; wait for it to finish.
-            done = self._write_done
-            if done is None:
-                done = self._write_done = anyio.Event()
-            await done.wait()
-        if self.protocol.writes:
-            await self._write_now()
+        for chunk in self.protocol.data_to_send():
+            if chunk:
+                self._unwritten.append(chunk)
+                self._unwritten_size += len(chunk)
+            else:
+                self._eof_wanted = True
+        if limit and self._unwritten_size > self.max_unwritten and self._write_error is None:
+            self._write_error = ConnectionLost(
+                1006,
+                f"more than {self.max_unwritten} bytes of replies to the peer are waiting "
+                "to be written: the peer does not read",
+            )
+            self._unwritten.clear()
+            self._unwritten_size = 0
+            if self._closed_exc is None:
+                self._closed_exc = ConnectionLost(1006, "the peer does not read our replies")
+            self._fail_pings()
+
+    async def _write_locked(self) -> None:
+        self._take_output()
+        if self._unwritten or (self._eof_wanted and not self._eof_written):
+            await self._write_unwritten()
+        else:
+            # Nothing to write: still a schedule point (the lock only checked for cancellation).
+            await anyio.lowlevel.cancel_shielded_checkpoint()
         if self._write_error is not None:
             raise ConnectionLost(1006, "the connection failed while writing") from (
                 self._write_error
             )
 
-    async def _write_now(self) -> None:
-        self._writing = True
-        try:
-            if not self._write_at_once():
-                with anyio.CancelScope(shield=True):
-                    await self._flush_locked()
-        finally:
-            self._writing = False
-            done = self._write_done
-            if done is not None:
-                self._write_done = None
-                done.set()
+    async def _write_unwritten(self) -> None:
+        """Write the queued output; the caller holds the write lock.
 
-    def _write_at_once(self) -> bool:
-        """Write the protocol's output without awaiting; False when it must be awaited.
-
-        Only a single pending chunk is written this way, and only when the stream takes it
-        now (see ``_sync_writer``): no await means no cancellation point, so no shield and no
-        extra trip through the event loop per send. What a partial write leaves is awaited.
+        Each write is shielded for at most ``write_timeout`` seconds; one that does not finish
+        by then (or fails) marks the connection failed and closes the stream.
         """
-        write = self._sync_write
-        writes = self.protocol.writes
-        if write is None or len(writes) != 1 or self._write_error is not None:
-            return False
-        data = writes[0]
-        if not data or self._stream_closed:
-            return False
-        sent = write(data)
-        if not sent:
-            return False
-        self.bytes_sent += sent
-        if sent == len(data):
-            writes.clear()
-            return True
-        writes[0] = data[sent:]
-        return False
-
-    async def _flush_locked(self) -> None:
-        protocol = self.protocol
-        while protocol.writes:
-            writes = protocol.data_to_send()
-            eof = False
-            if writes[-1] == b"":
-                # An empty chunk is the protocol asking for a half-close.
-                writes = [w for w in writes if w]
-                eof = True
-            if self._write_error is None and not self._stream_closed:
+        while self._unwritten or (self._eof_wanted and not self._eof_written):
+            if self._write_error is not None or self._stream_closed:
+                self._unwritten.clear()
+                self._unwritten_size = 0
+                break
+            chunks = self._unwritten
+            self._unwritten = []
+            self._unwritten_size = 0
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            with anyio.move_on_after(self.write_timeout, shield=True) as scope:
                 try:
-                    if writes:
-                        data = writes[0] if len(writes) == 1 else b"".join(writes)
+                    if data:
                         await self.stream.send(data)
                         self.bytes_sent += len(data)
-                    if eof:
+                    if self._eof_wanted and not self._unwritten and not self._eof_written:
+                        self._eof_written = True
                         await self._send_eof()
-                except _EOF_ERRORS as exc:
+                except _STREAM_ERRORS as exc:
                     self._write_error = exc
+            if scope.cancelled_caught:
+                self._write_error = TimeoutError(
+                    f"a write did not finish within {self.write_timeout} s"
+                )
+        if (self._write_error is not None or self._close_after_write) and not self._stream_closed:
+            await self.abort()
 
     async def _send_eof(self) -> None:
+        # TLS cannot half-close (anyio's TLS stream refuses, or fails once the session has
+        # ended): close the whole stream instead, or a peer waiting for our EOF would wait for
+        # its close timeout.
+        if isinstance(self.stream, TLSStream):
+            self._close_after_write = True
+            return
         try:
             await self.stream.send_eof()
-        except (NotImplementedError, *_EOF_ERRORS):
-            # TLS before 1.3 cannot half-close; the stream is closed right after anyway.
+        except NotImplementedError:
+            self._close_after_write = True
+        except _STREAM_ERRORS:
             pass
 
     async def ping(self, data: bytes | None = None) -> None:
@@ -753,19 +737,22 @@ class WebSocketEngine:
 
         Pongs are seen only while some task is receiving. Wrap the call in a timeout.
 
-        Cancellation: safe; the ping may have been sent, its pong is then ignored.
+        Cancellation: safe; the ping may have been sent, its pong is then ignored. Sending
+        it is bounded as for :meth:`send_text`.
         """
         payload = os.urandom(4) if data is None else data
         event = anyio.Event()
-        self._pings[payload] = event
         try:
-            if self._closed_exc is not None:
-                raise self._closed_exc
-            try:
-                self.protocol.send_ping(payload)
-            except InvalidState:
-                raise ConnectionClosed(1006, "connection is closing") from None
-            await self.flush()
+            async with self._write_lock:
+                if self._closed_exc is not None:
+                    raise self._closed_exc
+                self._check_can_send()
+                try:
+                    self.protocol.send_ping(payload)
+                except InvalidState:
+                    raise ConnectionClosed(1006, "connection is closing") from None
+                self._pings[payload] = event
+                await self._write_locked()
             await event.wait()
         finally:
             self._pings.pop(payload, None)
@@ -778,35 +765,51 @@ class WebSocketEngine:
         Sends a close frame unless one was already sent, reads and discards until the peer
         closes TCP, and closes the stream. Silent if called again.
 
-        Cancellation: shielded; returns within ``close_timeout`` even when cancelled.
+        Cancellation: shielded; returns within ``close_timeout`` plus about a second (the
+        bound on the forceful close) even when cancelled.
         """
         with anyio.move_on_after(self.close_timeout, shield=True):
             try:
-                if self.protocol.state is _OPEN and self._write_error is None:
-                    self.protocol.send_close(code, reason)
-                    await self.flush()
+                async with self._write_lock:
+                    if self.open:
+                        self._discard = True
+                        self.protocol.send_close(code, reason)
+                    await self._write_locked()
                 self._discard = True
                 self._messages.clear()
-                while not self._eof and self._write_error is None:
+                while not self._eof and not self._stream_closed and self._write_error is None:
                     await self._read_more()
                     self._messages.clear()
-                if self.protocol.writes:
-                    await self.flush()
-            except (ConnectionClosed, *_EOF_ERRORS):
+                async with self._write_lock:
+                    await self._write_locked()
+            except (ConnectionClosed, *_STREAM_ERRORS):
                 pass
         await self.abort()
 
     async def abort(self) -> None:
         """Close the stream at once, without a closing handshake. Silent if called again.
 
-        Cancellation: shielded; returns promptly.
+        A task blocked reading or writing the stream is woken with a stream error.
+
+        Cancellation: shielded; returns promptly (the close is bounded by a second, then
+        forced).
         """
         if self._stream_closed:
+            await anyio.lowlevel.cancel_shielded_checkpoint()
             return
         self._stream_closed = True
         if self._closed_exc is None:
             self._closed_exc = ConnectionLost(1006, "connection aborted")
         self._fail_pings()
-        with anyio.CancelScope(shield=True):
-            with contextlib.suppress(*_EOF_ERRORS):
+        # A plain aclose() first: anyio before 4.13 leaves an asyncio socket with unsent data
+        # open when its aclose() is cancelled (as aclose_forcefully does), so a task blocked
+        # on it would never wake. The streams opened here close without waiting for the peer
+        # (TLS without close_notify); a stream whose close does wait is closed forcefully
+        # after the bound.
+        with anyio.move_on_after(_ABORT_TIMEOUT, shield=True) as scope:
+            with contextlib.suppress(*_STREAM_ERRORS):
                 await self.stream.aclose()
+        if scope.cancelled_caught:
+            with anyio.move_on_after(_ABORT_TIMEOUT, shield=True):
+                with contextlib.suppress(*_STREAM_ERRORS):
+                    await anyio.aclose_forcefully(self.stream)

@@ -6,7 +6,8 @@ trio-websocket is imported only when this factory is called. Compared with its d
 transport reads 256 KiB at a time (its 4 KiB default costs throughput), and it closes the TCP
 stream itself after the closing handshake: trio-websocket's ``aclose`` returns early, leaving the
 socket open, when the server closed first. Its reader runs in a nursery held by a task in the
-connection's task group, and that task ends when the transport is closed.
+connection's task group, and that task ends when the transport is closed. Only trio-websocket's
+public API is used: the TCP/TLS stream is opened here and wrapped with ``wrap_client_stream``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .._errors import (
 )
 from ._base import ConnectRequest
 from ._engine import DEFAULT_READ_SIZE, Message
-from ._websocket import handshake_error, header_secrets
+from ._websocket import check_headers, handshake_error, header_secrets
 
 if TYPE_CHECKING:
     import trio
@@ -39,6 +40,8 @@ __all__ = ["TrioWebSocketTransport", "connect_trio_websocket"]
 
 # trio-websocket buffers up to this many messages ahead of the reader.
 _QUEUE = 64
+# Bound on closing the stream forcefully.
+_ABORT_TIMEOUT = 1.0
 
 
 class TrioWebSocketTransport:
@@ -184,9 +187,11 @@ class TrioWebSocketTransport:
         """
         if not self._stream_closed:
             self._stream_closed = True
+            import trio
+
             # trio-websocket leaves its stream open when the peer closed first; close it.
-            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                await self._stream.aclose()
+            with anyio.move_on_after(_ABORT_TIMEOUT, shield=True), contextlib.suppress(Exception):
+                await trio.aclose_forcefully(self._stream)
         self._done.set()
         await anyio.lowlevel.cancel_shielded_checkpoint()
 
@@ -198,7 +203,6 @@ async def connect_trio_websocket(request: ConnectRequest) -> TrioWebSocketTransp
     """
     import trio
     import trio_websocket
-    from wsproto import ConnectionType, WSConnection
 
     try:
         trio.lowlevel.current_trio_token()
@@ -208,6 +212,7 @@ async def connect_trio_websocket(request: ConnectRequest) -> TrioWebSocketTransp
         raise LocalProtocolError("the trio-websocket transport needs the connection's task group")
     from websockets.uri import parse_uri
 
+    check_headers(request.headers)
     uri = parse_uri(request.url)
     use_ssl = (request.ssl_context or True) if uri.secure else False
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers.items()]
@@ -218,8 +223,9 @@ async def connect_trio_websocket(request: ConnectRequest) -> TrioWebSocketTransp
         started = False
         stream: trio.abc.Stream | None = None
         try:
-            # The stream is opened here, not by trio-websocket, so that it is closed on every
-            # failure (trio-websocket leaves it open when the handshake is refused).
+            # The stream is opened here and handed to trio-websocket's public
+            # wrap_client_stream, so that it is closed on every failure (trio-websocket leaves
+            # it open when the handshake is refused, and after a close the server started).
             if use_ssl is False:
                 stream = await trio.open_tcp_stream(uri.host, uri.port)
             else:
@@ -232,20 +238,17 @@ async def connect_trio_websocket(request: ConnectRequest) -> TrioWebSocketTransp
                 )
             default_port = 443 if uri.secure else 80
             host = uri.host if uri.port == default_port else f"{uri.host}:{uri.port}"
-            ws = trio_websocket.WebSocketConnection(
-                stream,
-                WSConnection(ConnectionType.CLIENT),
-                host=host,
-                path=uri.resource_name,
-                client_extra_headers=headers,
-                message_queue_size=_QUEUE,
-                max_message_size=max_size,
-                receive_buffer_size=DEFAULT_READ_SIZE,
-            )
             async with trio.open_nursery() as nursery:
-                # What trio-websocket's own connect_websocket() does, minus the stream leak.
-                nursery.start_soon(ws._reader_task)  # pyright: ignore[reportPrivateUsage]
-                await ws._open_handshake.wait()  # pyright: ignore[reportPrivateUsage]
+                ws = await trio_websocket.wrap_client_stream(
+                    nursery,
+                    stream,
+                    host,
+                    uri.resource_name,
+                    extra_headers=headers,
+                    message_queue_size=_QUEUE,
+                    max_message_size=max_size,
+                    receive_buffer_size=DEFAULT_READ_SIZE,
+                )
                 transport = TrioWebSocketTransport(ws, stream, done, request.close_timeout)
                 task_status.started(transport)
                 started = True
@@ -254,7 +257,7 @@ async def connect_trio_websocket(request: ConnectRequest) -> TrioWebSocketTransp
                 nursery.cancel_scope.cancel()
         except Exception as exc:
             if stream is not None:
-                with trio.CancelScope(shield=True):
+                with anyio.move_on_after(_ABORT_TIMEOUT, shield=True):
                     await trio.aclose_forcefully(stream)
             if started:
                 # The connection reports its end through receive(); never raise into the group.
@@ -263,7 +266,7 @@ async def connect_trio_websocket(request: ConnectRequest) -> TrioWebSocketTransp
             _raise_connect_error(exc, request)
         except BaseException:
             if stream is not None:
-                with trio.CancelScope(shield=True):
+                with anyio.move_on_after(_ABORT_TIMEOUT, shield=True):
                     await trio.aclose_forcefully(stream)
             raise
 
