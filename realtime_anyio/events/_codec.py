@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 import msgspec
 
 from .._errors import LocalProtocolError, RemoteProtocolError
-from ._base import UNKNOWN_FIELDS_KEY, BaseClientEvent, BaseServerEvent, Model
+from ._base import BaseClientEvent, BaseServerEvent, Model
 from ._client import (
     ClientEvent,
     ConversationItemCreate,
@@ -32,7 +32,13 @@ from ._client import (
     ResponseCreate,
     SessionUpdate,
 )
-from ._lossless import has_unknown_fields, prepare, to_builtins, type_info
+from ._lossless import (
+    has_unknown_fields,
+    is_unknown_field_error,
+    prepare,
+    to_builtins,
+    type_info,
+)
 from ._server import (
     ConversationCreated,
     ConversationItemAdded,
@@ -288,20 +294,6 @@ def _is_unknown_nested_tag(exc: msgspec.ValidationError) -> bool:
     return path is not None and path.endswith(".type") and _UNKNOWN_TAG.match(reason) is not None
 
 
-_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `[^`]*`$")
-
-
-def _has_unknown_field(exc: msgspec.ValidationError) -> bool:
-    """Whether typed decoding stopped at a member that no Struct there defines.
-
-    That includes the key ``unknown_fields`` has in builtins, which no JSON value can fill.
-    """
-    reason, path = _split(str(exc))
-    if path is not None and path.endswith(UNKNOWN_FIELDS_KEY):
-        return True
-    return _UNKNOWN_FIELD.match(reason) is not None
-
-
 def decode_server_event(data: Frame) -> ServerEvent | UnknownServerEvent:
     """Decode one frame from the server, keeping every member of it.
 
@@ -334,7 +326,7 @@ def _decode_server_slowly(
     if kind not in SERVER_EVENT_TYPES or _is_unknown_nested_tag(exc):
         return UnknownServerEvent(wire_type=kind, payload=obj, raw=raw)
     error = exc
-    if _has_unknown_field(exc):
+    if is_unknown_field_error(exc):
         try:
             event: ServerEvent = msgspec.convert(prepare(obj, type_info(ServerEvent)), ServerEvent)
         except msgspec.ValidationError as again:
@@ -365,7 +357,7 @@ def decode_client_event(data: Frame) -> ClientEvent:
                 f"unknown client event type {kind!r}", raw, path="type"
             ) from None
         error = exc
-        if _has_unknown_field(exc):
+        if is_unknown_field_error(exc):
             try:
                 event: ClientEvent = msgspec.convert(
                     prepare(obj, type_info(ClientEvent)), ClientEvent
@@ -435,7 +427,7 @@ def _convert_client_event(obj: Mapping[str, Any]) -> ClientEvent:
         event: ClientEvent = msgspec.convert(value, ClientEvent)
     except msgspec.ValidationError as exc:
         error = exc
-        if _has_unknown_field(exc):
+        if is_unknown_field_error(exc):
             try:
                 event = msgspec.convert(prepare(value, type_info(ClientEvent)), ClientEvent)
             except msgspec.ValidationError as again:

@@ -11,7 +11,8 @@ it came from. Frames and events without unknown fields never come here.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, TypeVar
 
 import msgspec
 import msgspec.inspect as mi
@@ -19,7 +20,44 @@ from msgspec import UNSET
 
 from ._base import UNKNOWN_FIELDS_KEY, Model, UnknownFields
 
-__all__ = ["has_unknown_fields", "prepare", "to_builtins", "type_info"]
+__all__ = [
+    "decode_keeping_unknown",
+    "has_unknown_fields",
+    "is_unknown_field_error",
+    "prepare",
+    "to_builtins",
+    "type_info",
+]
+
+_T = TypeVar("_T")
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `[^`]*`")
+_AT = " - at `$"
+
+
+def is_unknown_field_error(exc: msgspec.ValidationError) -> bool:
+    """Whether typed decoding stopped at a member that no Struct there defines.
+
+    That includes the key ``unknown_fields`` has in builtins, which no JSON value can fill.
+    """
+    message = str(exc)
+    if _UNKNOWN_FIELD.match(message) is not None:
+        return True
+    return message.endswith(f"{UNKNOWN_FIELDS_KEY}`") and _AT in message
+
+
+def decode_keeping_unknown(decoder: msgspec.json.Decoder[_T], data: bytes | str) -> _T:
+    """``decoder.decode(data)``, keeping members no Struct defines in ``unknown_fields``.
+
+    For types that embed these Structs elsewhere (the REST client's results). Raises what
+    ``decoder.decode`` raises.
+    """
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        if not is_unknown_field_error(exc):
+            raise
+        obj: Any = msgspec.json.decode(data)
+        return msgspec.convert(prepare(obj, type_info(decoder.type)), decoder.type)
 
 
 class _Plan:
