@@ -278,6 +278,7 @@ def test_the_internal_key_is_an_ordinary_unknown_member_on_the_wire() -> None:
     # A frame can never fill unknown_fields directly: the key is kept like any other.
     frame = {"type": "input_audio_buffer.cleared", "event_id": "e", UNKNOWN_FIELDS_KEY: {"a": 1}}
     event = decode_server_event(json.dumps(frame))
+    assert not isinstance(event, UnknownServerEvent)
     assert event.unknown_fields == {UNKNOWN_FIELDS_KEY: {"a": 1}}
     assert json.loads(encode_event(event)) == frame
 
@@ -356,3 +357,23 @@ def test_random_members_at_random_levels_round_trip(
 
 def test_every_event_type_is_sampled() -> None:
     assert {p["type"] for p, _ in SAMPLES} == set(SERVER_EVENT_TYPES) | set(CLIENT_EVENT_TYPES)
+
+
+def test_rest_results_keep_unknown_session_members() -> None:
+    from realtime_anyio.events._lossless import decode_keeping_unknown
+    from realtime_anyio.rest import ClientSecret
+
+    body = {
+        "value": "ek_1",
+        "expires_at": 1,
+        "session": {"type": "realtime", "model": "m", "x_new": {"on": True}},
+    }
+    secret = decode_keeping_unknown(msgspec.json.Decoder(ClientSecret), json.dumps(body))
+    assert isinstance(secret.session, RealtimeSession)
+    assert secret.session.unknown_fields == {"x_new": {"on": True}}
+    assert to_dict(secret.session) == body["session"]
+
+
+def test_has_unknown_fields_of_anything() -> None:
+    assert not has_unknown_fields(decode_server_event(b'{"type":"brand.new"}'))
+    assert not has_unknown_fields({"x": 1})

@@ -35,6 +35,7 @@ from ._client import (
 from ._lossless import (
     has_unknown_fields,
     is_unknown_field_error,
+    model_has_unknown_fields,
     prepare,
     to_builtins,
     type_info,
@@ -385,8 +386,8 @@ def encode_event(event: BaseClientEvent | BaseServerEvent | UnknownServerEvent) 
     if isinstance(event, UnknownServerEvent):
         return _encoder.encode(event.payload)
     try:
-        if has_unknown_fields(event):
-            return _encoder.encode(to_dict(event))
+        if model_has_unknown_fields(event):
+            return _encoder.encode(to_builtins(event))
         return _encoder.encode(event)
     except (msgspec.EncodeError, TypeError, ValueError, OverflowError) as exc:
         raise LocalProtocolError(f"cannot encode {type(event).__name__}: {exc}") from exc

@@ -24,6 +24,7 @@ __all__ = [
     "decode_keeping_unknown",
     "has_unknown_fields",
     "is_unknown_field_error",
+    "model_has_unknown_fields",
     "prepare",
     "to_builtins",
     "type_info",
@@ -182,8 +183,14 @@ def _nested(cls: type[Model]) -> tuple[tuple[str, str], ...]:
     return plan.nested
 
 
-def has_unknown_fields(obj: Model) -> bool:
-    """Whether ``obj`` or any Struct inside it has ``unknown_fields`` set."""
+def has_unknown_fields(obj: object) -> bool:
+    """Whether ``obj`` (any event or object inside one) or any Struct inside it has members
+    this version does not know, kept in ``unknown_fields``. ``False`` for anything else."""
+    return isinstance(obj, Model) and model_has_unknown_fields(obj)
+
+
+def model_has_unknown_fields(obj: Model) -> bool:
+    """:func:`has_unknown_fields` for a Struct: what every encode asks first."""
     if obj.unknown_fields is not UNSET:
         return True
     nested = _nested(type(obj))
@@ -193,7 +200,7 @@ def has_unknown_fields(obj: Model) -> bool:
 
 def _holds_unknown(value: object) -> bool:
     if isinstance(value, Model):
-        return has_unknown_fields(value)
+        return model_has_unknown_fields(value)
     if isinstance(value, list):
         items: list[object] = value  # pyright: ignore[reportUnknownVariableType]
         return any(_holds_unknown(item) for item in items)
