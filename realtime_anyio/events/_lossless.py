@@ -12,6 +12,7 @@ it came from. Frames and events without unknown fields never come here.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -114,15 +115,9 @@ def _members(info: mi.Type) -> tuple[mi.Type, ...]:
     return info.types if isinstance(info, mi.UnionType) else (info,)
 
 
-def _pick_struct(info: mi.Type, value: dict[str, Any]) -> mi.StructType | None:
-    """The Struct a JSON object stands for, or ``None`` (then msgspec will say what is wrong)."""
-    structs = [t for t in _members(info) if isinstance(t, mi.StructType)]
-    if len(structs) == 1 and structs[0].tag_field is None:
-        return structs[0]
-    for candidate in structs:
-        if candidate.tag_field is not None and value.get(candidate.tag_field) == candidate.tag:
-            return candidate
-    return None
+_Walk = Callable[[Any], Any]
+_SEQUENCES = (mi.ListType, mi.VarTupleType, mi.SetType, mi.FrozenSetType)
+_WALKERS: dict[type, _Walk] = {}
 
 
 def prepare(value: Any, info: mi.Type) -> Any:
@@ -132,46 +127,97 @@ def prepare(value: Any, info: mi.Type) -> Any:
     moved into an :class:`UnknownFields` under ``UNKNOWN_FIELDS_KEY``. Values are shared, not
     copied; objects and lists on the way to a Struct are rebuilt.
     """
-    if isinstance(value, dict):
-        mapping: dict[str, Any] = value  # pyright: ignore[reportUnknownVariableType]
-        struct = _pick_struct(info, mapping)
-        if struct is not None:
-            return _prepare_struct(mapping, struct)
-        for member in _members(info):
-            if isinstance(member, mi.DictType):
-                inner = member.value_type
-                return {key: prepare(item, inner) for key, item in mapping.items()}
-        return mapping
-    if isinstance(value, list):
-        items: list[Any] = value  # pyright: ignore[reportUnknownVariableType]
-        for member in _members(info):
-            if isinstance(member, (mi.ListType, mi.VarTupleType, mi.SetType, mi.FrozenSetType)):
-                inner = member.item_type
-                prepared: list[Any] = [prepare(item, inner) for item in items]
-                return prepared
-        return items
+    if isinstance(info, mi.StructType) and isinstance(value, dict):
+        return _struct_walker(info)(value)
+    walk = _compile(info)
+    return value if walk is None else walk(value)
+
+
+def _compile(info: mi.Type) -> _Walk | None:
+    """The function that prepares a value of type ``info``; ``None`` when nothing in such a
+    value can stand for a Struct, so it is taken as it is."""
+    if not _may_hold_struct(info):
+        return None
+    members = _members(info)
+    structs = [t for t in members if isinstance(t, mi.StructType)]
+    untagged: _Walk | None = None
+    tag_field: str | None = None
+    by_tag: dict[object, _Walk] = {}
+    if len(structs) == 1 and structs[0].tag_field is None:
+        untagged = _struct_walker(structs[0])
+    for struct in structs:
+        if struct.tag_field is not None:
+            # msgspec requires one tag field across a union's Structs.
+            tag_field = struct.tag_field
+            by_tag[struct.tag] = _struct_walker(struct)
+    items = next((_compile(t.item_type) for t in members if isinstance(t, _SEQUENCES)), None)
+    values = next((_compile(t.value_type) for t in members if isinstance(t, mi.DictType)), None)
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            mapping: dict[str, Any] = value  # pyright: ignore[reportUnknownVariableType]
+            if untagged is not None:
+                return untagged(mapping)
+            if tag_field is not None:
+                tag = mapping.get(tag_field)
+                struct_walk = by_tag.get(tag) if isinstance(tag, (str, int)) else None
+                if struct_walk is not None:
+                    return struct_walk(mapping)
+            if values is not None:
+                return {key: values(item) for key, item in mapping.items()}
+            # No Struct has this tag: msgspec will say so (an unknown nested tag).
+            return mapping
+        if items is not None and isinstance(value, list):
+            sequence: list[Any] = value  # pyright: ignore[reportUnknownVariableType]
+            prepared: list[Any] = [items(item) for item in sequence]
+            return prepared
+        return value
+
+    return walk
+
+
+def _struct_walker(info: mi.StructType) -> _Walk:
+    cached = _WALKERS.get(info.cls)
+    if cached is not None:
+        return cached
+    fields: dict[str, _Walk | None] = {}
+    plan = _plan(info)
+    tag_field = plan.tag_field
+    keeps_unknown = plan.keeps_unknown
+
+    def walk(value: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        unknown: UnknownFields | None = None
+        for key, item in value.items():
+            field_walk = fields.get(key, _ABSENT)
+            if field_walk is None:
+                out[key] = item
+            elif field_walk is not _ABSENT:
+                out[key] = field_walk(item)
+            elif key == tag_field or not keeps_unknown:
+                # A Struct that does not keep unknown fields ignores them in msgspec.
+                out[key] = item
+            else:
+                if unknown is None:
+                    unknown = UnknownFields()
+                unknown[key] = item
+        if unknown is not None:
+            out[UNKNOWN_FIELDS_KEY] = unknown
+        return out
+
+    # Registered before the fields are compiled, so that a Struct nested in itself works.
+    _WALKERS[info.cls] = walk
+    for field in info.fields:
+        if field.encode_name != UNKNOWN_FIELDS_KEY:
+            fields[field.encode_name] = _compile(field.type)
+    return walk
+
+
+def _absent(value: Any) -> Any:  # pragma: no cover - a marker, never called
     return value
 
 
-def _prepare_struct(value: dict[str, Any], info: mi.StructType) -> dict[str, Any]:
-    plan = _plan(info)
-    fields = plan.fields
-    out: dict[str, Any] = {}
-    unknown: UnknownFields | None = None
-    for key, item in value.items():
-        if key in fields:
-            field_type = fields[key]
-            out[key] = item if field_type is None else prepare(item, field_type)
-        elif key == plan.tag_field or not plan.keeps_unknown:
-            # A Struct that does not keep unknown fields ignores them in msgspec.
-            out[key] = item
-        else:
-            if unknown is None:
-                unknown = UnknownFields()
-            unknown[key] = item
-    if unknown is not None:
-        out[UNKNOWN_FIELDS_KEY] = unknown
-    return out
+_ABSENT: _Walk = _absent
 
 
 def _nested(cls: type[Model]) -> tuple[tuple[str, str], ...]:
