@@ -3,7 +3,8 @@
 Event classes are named after their wire ``type`` in CamelCase (``response.output_audio.delta``
 is :class:`ResponseOutputAudioDelta`) and expose that string as ``.type``. Fields carry the wire
 names. Optional fields default to ``UNSET`` and are then left out of the JSON; ``None`` is sent
-as ``null``. Audio travels as raw ``bytes``. See ``docs/events.md`` for the whole model.
+as ``null``. Audio travels as raw ``bytes``. Members of a frame that no Struct defines are kept in
+``unknown_fields`` and written back on encoding. See ``docs/events.md`` for the whole model.
 """
 
 from __future__ import annotations
