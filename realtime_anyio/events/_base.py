@@ -43,14 +43,18 @@ class UnknownFields(dict[str, Any]):
 
 
 def repr_with_audio_sizes(self: msgspec.Struct) -> str:
-    """A repr that shows audio ``bytes`` by size: a second of audio would fill a screen."""
+    """A repr that shows audio ``bytes`` by size (a second of audio would fill a screen), leaves
+    unset fields out and puts ``unknown_fields`` last."""
     parts: list[str] = []
     for name in self.__struct_fields__:
         value = getattr(self, name)
-        if value is msgspec.UNSET:
+        if value is msgspec.UNSET or name == "unknown_fields":
             continue
         text = f"<{len(value)} bytes>" if isinstance(value, bytes) else repr(value)
         parts.append(f"{name}={text}")
+    unknown = getattr(self, "unknown_fields", msgspec.UNSET)
+    if unknown is not msgspec.UNSET:
+        parts.append(f"unknown_fields={unknown!r}")
     return f"{type(self).__name__}({', '.join(parts)})"
 
 
@@ -77,6 +81,8 @@ class Model(
     unknown_fields: UnknownFields | UnsetType = msgspec.field(
         default=UNSET, name=UNKNOWN_FIELDS_KEY
     )
+
+    __repr__ = repr_with_audio_sizes
 
 
 class Tagged(Model, tag_field="type", frozen=True, gc=False, kw_only=True):
