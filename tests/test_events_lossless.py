@@ -14,11 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from realtime_anyio import open_realtime
 from realtime_anyio.events import (
     CLIENT_EVENT_TYPES,
     SERVER_EVENT_TYPES,
@@ -42,6 +44,7 @@ from realtime_anyio.events import (
     to_dict,
 )
 from realtime_anyio.events._base import UNKNOWN_FIELDS_KEY, Model
+from realtime_anyio.testing import FakeRealtimeServer
 
 DATA = Path(__file__).parent / "data"
 
@@ -377,3 +380,37 @@ def test_rest_results_keep_unknown_session_members() -> None:
 def test_has_unknown_fields_of_anything() -> None:
     assert not has_unknown_fields(decode_server_event(b'{"type":"brand.new"}'))
     assert not has_unknown_fields({"x": 1})
+
+
+async def test_a_replayed_item_reaches_the_server_with_every_member(
+    realtime_server: FakeRealtimeServer,
+) -> None:
+    item = {
+        "id": "item_9",
+        "type": "message",
+        "role": "assistant",
+        "phase": "final_answer",
+        "x_future_item": [1, 2],
+        "content": [{"type": "output_text", "text": "Done.", "x_future_part": None}],
+    }
+    received = decode_server_event(
+        json.dumps(
+            {
+                "type": "conversation.item.done",
+                "event_id": "event_1",
+                "previous_item_id": None,
+                "item": item,
+            }
+        )
+    )
+    assert not isinstance(received, UnknownServerEvent)
+    assert received.type == "conversation.item.done"
+    with anyio.fail_after(10):
+        async with open_realtime(
+            model="m", websocket_base_url=realtime_server.url, api_key="k"
+        ) as conn:
+            session = await realtime_server.wait_for_session()
+            await conn.send(ConversationItemCreate(item=received.item))
+            await session.wait_for_received("conversation.item.create")
+    sent = [e for e in session.received if e["type"] == "conversation.item.create"]
+    assert sent == [{"type": "conversation.item.create", "item": item}]
