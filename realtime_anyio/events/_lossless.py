@@ -164,13 +164,16 @@ def _compile(info: mi.Type) -> _Walk | None:
                 if struct_walk is not None:
                     return struct_walk(mapping)
             if values is not None:
-                return {key: values(item) for key, item in mapping.items()}
+                walked = {key: values(item) for key, item in mapping.items()}
+                same = all(walked[key] is item for key, item in mapping.items())
+                return mapping if same else walked
             # No Struct has this tag: msgspec will say so (an unknown nested tag).
             return mapping
         if items is not None and isinstance(value, list):
             sequence: list[Any] = value  # pyright: ignore[reportUnknownVariableType]
             prepared: list[Any] = [items(item) for item in sequence]
-            return prepared
+            same = all(new is old for new, old in zip(prepared, sequence, strict=True))
+            return sequence if same else prepared
         return value
 
     return walk
@@ -181,11 +184,27 @@ def _struct_walker(info: mi.StructType) -> _Walk:
     if cached is not None:
         return cached
     fields: dict[str, _Walk | None] = {}
+    nested: list[tuple[str, _Walk]] = []
     plan = _plan(info)
     tag_field = plan.tag_field
     keeps_unknown = plan.keeps_unknown
+    # Every key such an object may have without anything to set aside.
+    known: set[str] = set()
 
     def walk(value: dict[str, Any]) -> dict[str, Any]:
+        if not keeps_unknown or value.keys() <= known:
+            # Usually only a few objects of a frame hold unknown members: the others (and
+            # their keys) are taken as they are, and copied only if something inside changed.
+            changed: dict[str, Any] | None = None
+            for key, field_walk in nested:
+                if key in value:
+                    item = value[key]
+                    new = field_walk(item)
+                    if new is not item:
+                        if changed is None:
+                            changed = dict(value)
+                        changed[key] = new
+            return value if changed is None else changed
         out: dict[str, Any] = {}
         unknown: UnknownFields | None = None
         for key, item in value.items():
@@ -194,8 +213,7 @@ def _struct_walker(info: mi.StructType) -> _Walk:
                 out[key] = item
             elif field_walk is not _ABSENT:
                 out[key] = field_walk(item)
-            elif key == tag_field or not keeps_unknown:
-                # A Struct that does not keep unknown fields ignores them in msgspec.
+            elif key == tag_field:
                 out[key] = item
             else:
                 if unknown is None:
@@ -209,7 +227,13 @@ def _struct_walker(info: mi.StructType) -> _Walk:
     _WALKERS[info.cls] = walk
     for field in info.fields:
         if field.encode_name != UNKNOWN_FIELDS_KEY:
-            fields[field.encode_name] = _compile(field.type)
+            field_walk = _compile(field.type)
+            fields[field.encode_name] = field_walk
+            known.add(field.encode_name)
+            if field_walk is not None:
+                nested.append((field.encode_name, field_walk))
+    if tag_field is not None:
+        known.add(tag_field)
     return walk
 
 
