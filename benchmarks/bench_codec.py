@@ -161,6 +161,7 @@ def response_done_frame() -> bytes:
             "type": "message",
             "status": "completed",
             "role": "assistant",
+            "phase": "final_answer" if n == 2 else "commentary",
             "content": [{"type": "output_audio", "transcript": transcript}],
         }
         for n in range(3)
@@ -196,7 +197,7 @@ def response_done_frame() -> bytes:
                 "cached_tokens": 512,
                 "cached_tokens_details": {"text_tokens": 512, "audio_tokens": 0, "image_tokens": 0},
             },
-            "output_token_details": {"text_tokens": 60, "audio_tokens": 213},
+            "output_token_details": {"text_tokens": 60, "audio_tokens": 213, "reasoning_tokens": 0},
         },
         "metadata": None,
     }
@@ -221,6 +222,22 @@ def mix_frames() -> list[bytes]:
             frames.append(audio20[n // 5])
     frames.append(response_done_frame())
     return frames
+
+
+def with_unknown_members(frame: bytes) -> bytes:
+    """``frame`` with members no Struct defines: one on the event, and one on every object
+    of a ``response.done`` (response, each item, each content part, usage)."""
+    obj = json.loads(frame)
+    obj["x_new_event_field"] = "v1"
+    response = obj.get("response")
+    if isinstance(response, dict):
+        response["x_new_response_field"] = {"k": 1}
+        for item in response.get("output", []):
+            item["x_new_item_field"] = True
+            for part in item.get("content", []):
+                part["x_new_part_field"] = 1.5
+        response["usage"]["x_new_usage_field"] = 7
+    return _frame(obj)
 
 
 # --- contenders -----------------------------------------------------------------------------
@@ -355,6 +372,35 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<26}{r['official']:>10.0f}{r['json+b64']:>10.0f}{r['minimal']:>10.0f}"
             f"{r['ours']:>9.0f}{r['official'] / r['ours']:>17.1f}x"
             f"{r['json+b64'] / r['ours']:>12.1f}x{100 * r['minimal'] / r['ours']:>11.0f}%"
+        )
+
+    print()
+    print("frames with members this version does not know (kept: lossless slow path)")
+    header = (
+        f"{'decoding (ns/event)':<26}{'official':>10}{'ours, plain':>13}{'ours':>9}"
+        f"{'ours vs official':>18}{'cost vs plain':>15}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, frames in (
+        ("audio delta 20 ms", audio_frames(20)),
+        ("text/transcript deltas", text_frames()),
+        ("response.done (large)", [response_done_frame()]),
+    ):
+        extended = [with_unknown_members(frame) for frame in frames]
+        for plain, frame in zip(frames, extended, strict=True):
+            assert json.loads(encode_event(decode_server_event(frame))) == json.loads(frame)
+            assert json.loads(encode_event(decode_server_event(plain))) == json.loads(plain)
+        r = measure(
+            {"official": official, "ours": decode_server_event},
+            extended,
+            repeat=repeat,
+            budget=budget,
+        )
+        base = measure({"ours": decode_server_event}, frames, repeat=repeat, budget=budget)
+        print(
+            f"{name:<26}{r['official']:>10.0f}{base['ours']:>13.0f}{r['ours']:>9.0f}"
+            f"{r['official'] / r['ours']:>17.1f}x{r['ours'] / base['ours']:>14.1f}x"
         )
 
     pcm = _pcm(20)

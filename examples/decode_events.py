@@ -30,6 +30,7 @@ from realtime_anyio.events import (
     UnknownServerEvent,
     decode_server_event,
     encode_event,
+    has_unknown_fields,
     to_client_event,
     user_text,
 )
@@ -98,7 +99,7 @@ def show_recorded_session() -> None:
                 print("rate limits:", ", ".join(f"{lim.name} {lim.remaining}" for lim in limits))
             case Error(error=error):
                 print(f"error {error.code}: {error.message}")
-            case UnknownServerEvent(type=kind):
+            case UnknownServerEvent(wire_type=kind):
                 print(f"(an event this version does not know: {kind})")
             case _:
                 print(event.type)
@@ -135,6 +136,27 @@ def show_client_events() -> None:
         print(encode_event(a).decode())
 
 
+# An assistant message as current models send it: ``phase`` (a typed field) and a member this
+# version does not know yet (kept in ``unknown_fields``).
+ITEM_DONE = (
+    '{"type":"response.output_item.done","event_id":"event_12","response_id":"resp_2",'
+    '"output_index":0,"item":{"id":"item_3","object":"realtime.item","type":"message",'
+    '"status":"completed","role":"assistant","phase":"final_answer","x_new_member":{"a":1},'
+    '"content":[{"type":"output_text","text":"It is 21 degrees."}]}}'
+)
+
+
+def show_history_replay() -> None:
+    event = decode_server_event(ITEM_DONE)
+    # Comparing .type with a literal narrows the event's class for type checkers too.
+    if event.type == "response.output_item.done" and isinstance(event.item, MessageItem):
+        item = event.item
+        print(f"phase {item.phase}, unknown members {dict(item.unknown_fields or {})}")
+        assert has_unknown_fields(event)
+        # Sent back (to seed a new session, say), the item carries every member it came with.
+        print(encode_event(ConversationItemCreate(item=item)).decode())
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Decode a recorded Realtime session.")
     parser.add_argument(
@@ -144,3 +166,5 @@ if __name__ == "__main__":
     show_recorded_session()
     print()
     show_client_events()
+    print()
+    show_history_replay()

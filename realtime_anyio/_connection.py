@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, ClassVar, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 import anyio
 import anyio.abc
@@ -64,8 +64,10 @@ from .events import (
     InputAudioBufferCleared,
     InputAudioBufferCommit,
     InputAudioBufferCommitted,
+    InvalidServerEvent,
     OutputAudioBufferClear,
     OutputAudioBufferCleared,
+    ReceivedEvent,
     ResponseCancel,
     ResponseCreate,
     ResponseCreated,
@@ -96,22 +98,6 @@ _BATCH_BYTES = 256 * 1024
 #: How long the last-resort abort of a transport may take once the close gave up.
 ABORT_TIMEOUT = 1.0
 
-
-@dataclass(frozen=True)
-class InvalidServerEvent:
-    """A server frame that could not be decoded; it arrives in the stream and the session goes on.
-
-    ``raw`` is the frame as received and ``error`` the :class:`RemoteProtocolError` that
-    explains it (its ``path`` names the bad field, when one is to blame).
-    """
-
-    type: ClassVar[str] = "invalid_server_event"
-    raw: bytes | str
-    error: RemoteProtocolError
-
-
-#: What ``receive`` returns.
-ReceivedEvent = ServerEvent | UnknownServerEvent | InvalidServerEvent
 
 _E = TypeVar("_E", bound=BaseServerEvent)
 _T = TypeVar("_T", covariant=True)
@@ -164,7 +150,7 @@ def _describe(event: object) -> str:
     if isinstance(event, InvalidServerEvent):
         return f"invalid frame ({event.error.reason})"
     if isinstance(event, UnknownServerEvent):
-        return f"{event.type} (unknown type)"
+        return f"{event.wire_type} (unknown type)"
     try:
         data = msgspec.to_builtins(event, builtin_types=(bytes, bytearray))
     except (TypeError, msgspec.EncodeError):
@@ -183,11 +169,16 @@ def _matcher(
     names = _type_names(types)
 
     def match(event: Any) -> bool:
-        if names and event.type not in names:
+        if names and _kind(event) not in names:
             return False
         return predicate is None or bool(predicate(event))
 
     return match
+
+
+def _kind(event: ReceivedEvent) -> str:
+    """The type an event is waited for and counted by: an unknown one's type on the wire."""
+    return event.wire_type if isinstance(event, UnknownServerEvent) else event.type
 
 
 @dataclass(eq=False)
@@ -533,7 +524,7 @@ class RealtimeConnection:
     async def _publish(self, event: ReceivedEvent) -> None:
         for subscription in list(self._subscriptions):
             names = subscription.names
-            if names and event.type not in names:
+            if names and _kind(event) not in names:
                 continue
             try:
                 subscription.send.send_nowait(event)
@@ -792,7 +783,7 @@ class RealtimeConnection:
             event: ReceivedEvent = decode_server_event(data)
         except RemoteProtocolError as exc:
             event = self._invalid(exc, data)
-        kind = event.type
+        kind = _kind(event)
         counts = self._events_received
         counts[kind] = counts.get(kind, 0) + 1
         return event
@@ -813,7 +804,7 @@ class RealtimeConnection:
 
     def _note(self, event: ReceivedEvent) -> None:
         """What every received event does before delivery: correlation and error context."""
-        if event.type == "error" and isinstance(event, Error):
+        if event.type == "error":
             self._last_error = event
         elif self._last_error is not None:
             # Only an error right before a close explains the close.
@@ -824,7 +815,6 @@ class RealtimeConnection:
     async def _reader(self) -> None:
         transport = self._transport
         receive_nowait = transport.receive_nowait
-        fast_decode = _fast_decoder.decode
         counts = self._events_received
         inbox = self._inbox
         unread = self._unread
@@ -839,14 +829,10 @@ class RealtimeConnection:
                     data, text = message
                     if text:
                         try:
-                            event: ReceivedEvent = fast_decode(data)
-                        except Exception:
-                            # Unknown types and bad frames: the codec sorts them out.
-                            try:
-                                event = decode_server_event(data)
-                            except RemoteProtocolError as exc:
-                                event = self._invalid(exc, data)
-                        kind = event.type
+                            event: ReceivedEvent = decode_server_event(data)
+                        except RemoteProtocolError as exc:
+                            event = self._invalid(exc, data)
+                        kind = _kind(event)
                         counts[kind] = counts.get(kind, 0) + 1
                     else:
                         event = self._binary(data)
@@ -1094,9 +1080,6 @@ def _new_item_id() -> str:
 
 
 _dict_encoder = msgspec.json.Encoder()
-# The reader's own decoder for the union of server events: valid frames decode in one C call;
-# anything else goes through decode_server_event, which handles unknown types and bad frames.
-_fast_decoder: msgspec.json.Decoder[ServerEvent] = msgspec.json.Decoder(ServerEvent)
 
 
 def _reply_matcher(event: ClientEvent) -> Callable[[ReceivedEvent], bool]:

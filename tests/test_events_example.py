@@ -23,3 +23,5 @@ def test_decode_events_example(
     assert "bad frame (malformed 'response.output_audio.delta' event" in out
     assert "received 1920 bytes of audio (40 ms)" in out
     assert '{"type":"input_audio_buffer.append","audio":"AAAAAA=="}' in out
+    assert "phase final_answer, unknown members {'x_new_member': {'a': 1}}" in out
+    assert '"phase":"final_answer","x_new_member":{"a":1}}}' in out

@@ -36,7 +36,7 @@ from realtime_anyio import (
     SessionExpired,
     open_realtime,
 )
-from realtime_anyio.events import InputAudioBufferCleared, user_text
+from realtime_anyio.events import InputAudioBufferCleared, UnknownServerEvent, user_text
 from realtime_anyio.transport import connect_trio_websocket
 
 HELLO = json.dumps(
@@ -274,7 +274,8 @@ async def test_fragments_and_oversize_messages() -> None:
             ) as conn:
                 await conn.receive()
                 unknown = await conn.receive()
-                assert unknown.type == "brand.new"
+                assert isinstance(unknown, UnknownServerEvent)
+                assert unknown.wire_type == "brand.new"
                 with pytest.raises(ConnectionClosed) as info:
                     await conn.receive()
                 assert info.value.code == 1009

@@ -3,7 +3,8 @@
 Event classes are named after their wire ``type`` in CamelCase (``response.output_audio.delta``
 is :class:`ResponseOutputAudioDelta`) and expose that string as ``.type``. Fields carry the wire
 names. Optional fields default to ``UNSET`` and are then left out of the JSON; ``None`` is sent
-as ``null``. Audio travels as raw ``bytes``. See ``docs/events.md`` for the whole model.
+as ``null``. Audio travels as raw ``bytes``. Members of a frame that no Struct defines are kept in
+``unknown_fields`` and written back on encoding. See ``docs/events.md`` for the whole model.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from msgspec import UNSET, UnsetType
 from ._base import (
     BaseClientEvent,
     BaseServerEvent,
+    UnknownFields,
 )
 from ._client import (
     ClientEvent,
@@ -32,11 +34,15 @@ from ._codec import (
     CLIENT_EVENT_TYPES,
     SERVER_EVENT_TYPES,
     Frame,
+    InvalidServerEvent,
+    ReceivedEvent,
     UnknownServerEvent,
     decode_client_event,
     decode_server_event,
     encode_event,
+    has_unknown_fields,
     to_client_event,
+    to_dict,
 )
 from ._items import (
     AudioContent,
@@ -223,6 +229,7 @@ __all__ = [
     "InputFileContent",
     "InputImageContent",
     "InputTextContent",
+    "InvalidServerEvent",
     "ItemReference",
     "LogProb",
     "McpApprovalRequestItem",
@@ -254,6 +261,7 @@ __all__ = [
     "RateLimit",
     "RateLimitsUpdated",
     "RealtimeResponse",
+    "ReceivedEvent",
     "RealtimeSession",
     "Reasoning",
     "ResponseAudio",
@@ -316,6 +324,7 @@ __all__ = [
     "Truncation",
     "TurnDetection",
     "UNSET",
+    "UnknownFields",
     "UnknownServerEvent",
     "UnsetType",
     "Voice",
@@ -324,9 +333,11 @@ __all__ = [
     "decode_server_event",
     "encode_event",
     "function_call_output",
+    "has_unknown_fields",
     "mcp_approval_response",
     "system_text",
     "to_client_event",
+    "to_dict",
     "user_audio",
     "user_image",
     "user_text",
