@@ -840,6 +840,7 @@ class Conversation:
                     response._add_output(item)  # pyright: ignore[reportPrivateUsage]
         if self._keep_responses:
             self._finished.append(response)
+        self._usage = _replace_usage(self._usage, responses=self._usage.responses + 1)
         if isinstance(body.usage, ResponseUsage):
             self._add_usage(body.usage)
         return True
@@ -852,7 +853,6 @@ class Conversation:
         has_outputs = outputs is not None and not isinstance(outputs, UnsetType)
         self._usage = _replace_usage(
             current,
-            responses=current.responses + 1,
             total_tokens=current.total_tokens + _int(usage.total_tokens),
             input_tokens=current.input_tokens + _int(usage.input_tokens),
             output_tokens=current.output_tokens + _int(usage.output_tokens),
