@@ -575,7 +575,12 @@ class ToolDispatcher:
     ) -> str:
         self._count({"timeout": "timed_out", "cancelled": "cancelled"}.get(kind, "failed"))
         logger.warning(
-            "tool call %s (%s) %s: %s", call.call_id, call.name, kind, message, exc_info=exc
+            "tool call %s (%s) %s: %s",
+            call.call_id,
+            call.name,
+            kind,
+            message,
+            exc_info=exc if kind == "error" else None,
         )
         failure = ToolFailure(kind, call.name, call.call_id, message, exc)
         try:
