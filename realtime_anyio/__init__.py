@@ -1,6 +1,7 @@
 """realtime_anyio: a structured-concurrency client for the OpenAI Realtime API on trio and asyncio.
 
-The public surface is re-exported here; ``realtime_anyio.events`` holds the protocol's messages
+The public surface is re-exported here; ``realtime_anyio.events`` holds the protocol's messages,
+``realtime_anyio.conversation`` the conversation state, ``realtime_anyio.tools`` function tools
 and ``realtime_anyio.testing`` the bundled fake server.
 """
 
@@ -40,6 +41,10 @@ from ._errors import WebhookHeaderError as WebhookHeaderError
 from ._errors import WebhookSignatureError as WebhookSignatureError
 from ._errors import WebhookTimestampError as WebhookTimestampError
 from ._errors import WebhookVerificationError as WebhookVerificationError
+from .conversation import Conversation as Conversation
+from .tools import ToolDispatcher as ToolDispatcher
+from .tools import ToolFunction as ToolFunction
+from .tools import function_tool as function_tool
 
 __all__ = [
     "APIConnectionError",
@@ -51,6 +56,7 @@ __all__ = [
     "ClientConfig",
     "ConnectionStatistics",
     "ConflictError",
+    "Conversation",
     "ConnectTimeout",
     "ConnectionClosed",
     "ConnectionLost",
@@ -70,10 +76,13 @@ __all__ = [
     "RemoteProtocolError",
     "ServerError",
     "SessionExpired",
+    "ToolDispatcher",
+    "ToolFunction",
     "UnprocessableEntityError",
     "WebhookHeaderError",
     "WebhookSignatureError",
     "WebhookTimestampError",
     "WebhookVerificationError",
+    "function_tool",
     "open_realtime",
 ]
