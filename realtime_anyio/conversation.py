@@ -27,6 +27,7 @@ from msgspec import UNSET, UnsetType
 
 from .events import (
     AudioContent,
+    BaseServerEvent,
     ContentPart,
     ConversationItem,
     ConversationItemAdded,
@@ -471,7 +472,8 @@ class Conversation:
         self.applied = 0
         """Events folded in."""
         self.ignored = 0
-        """Events that changed nothing: unknown kinds, or about items never seen."""
+        """Events that could not be folded: unknown kinds, invalid frames, events about items
+        never seen. Known events that carry nothing to fold count in neither counter."""
         handlers: dict[type[Any], Callable[[Any], bool]] = {
             SessionCreated: self._session,
             SessionUpdated: self._session,
@@ -588,7 +590,9 @@ class Conversation:
         """
         handler = self._handlers.get(type(event))
         if handler is None:
-            self.ignored += 1
+            if not isinstance(event, BaseServerEvent):
+                self.ignored += 1
+            # else a known event with nothing to fold (an audio buffer commit, an error, …)
             return False
         try:
             changed = handler(event)
