@@ -460,7 +460,7 @@ class Conversation:
         self._items: dict[str, Item] = {}  # every known item, conversation or out of band
         self._order: list[str] = []  # ids of the conversation's items, in server order
         self._responses: dict[str, Response] = {}  # in progress
-        self._finished: deque[Response] = deque(maxlen=keep_responses or None)
+        self._finished: deque[Response] = deque()
         self._keep_responses = keep_responses
         self._speech: dict[str, tuple[int, int | None]] = {}
         self._early_transcripts: dict[str, list[Any]] = {}
@@ -842,12 +842,24 @@ class Conversation:
                 if item is not None:
                     item.response_id = body.id
                     response._add_output(item)  # pyright: ignore[reportPrivateUsage]
-        if self._keep_responses:
-            self._finished.append(response)
+        finished = self._finished
+        finished.append(response)
+        while len(finished) > self._keep_responses:
+            self._forget_response(finished.popleft())
         self._usage = _replace_usage(self._usage, responses=self._usage.responses + 1)
         if isinstance(body.usage, ResponseUsage):
             self._add_usage(body.usage)
         return True
+
+    def _forget_response(self, response: Response) -> None:
+        """Drop an aged-out response; out-of-band output lives nowhere else, so it goes too."""
+        if not response.out_of_band:
+            return
+        for item in response.output:
+            if not item.in_conversation and self._items.get(item.id) is item:
+                del self._items[item.id]
+                for part in item.parts:
+                    self._retention.forget(part)
 
     def _add_usage(self, usage: ResponseUsage) -> None:
         current = self._usage

@@ -236,9 +236,6 @@ def _schema(struct: type[Any]) -> dict[str, Any]:
     return schema
 
 
-_F = typing.TypeVar("_F", bound=Callable[..., Any])
-
-
 @overload
 def function_tool(fn: Callable[..., Any], /) -> ToolFunction: ...
 

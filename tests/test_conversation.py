@@ -555,3 +555,19 @@ async def test_folds_a_live_session_and_replays_it_into_a_new_one(
     assert [(i.id, i.role, i.text) for i in rebuilt] == [
         (i.id, i.role, i.text) for i in conversation
     ]
+
+
+def test_finished_out_of_band_output_is_dropped_with_its_response() -> None:
+    events: list[Any] = []
+    for n in range(5):
+        reply, final = text_reply(f"resp_{n}", f"item_{n}", ["x"], in_conversation=False)
+        events += [
+            response_created(f"resp_{n}", out_of_band=True),
+            *reply,
+            response_done(f"resp_{n}", [final], out_of_band=True),
+        ]
+    conversation = fold(events, keep_responses=2)
+    assert [r.id for r in conversation.out_of_band] == ["resp_3", "resp_4"]
+    assert conversation.get("item_0") is None
+    assert conversation.get("item_4") is not None
+    assert fold(events, keep_responses=0).out_of_band == []
