@@ -292,7 +292,7 @@ class _Call:
 
 
 class _Response:
-    __slots__ = ("done", "followed_up", "id", "in_conversation", "pending", "status")
+    __slots__ = ("done", "followed_up", "id", "in_conversation", "pending", "status", "work")
 
     def __init__(self, response_id: str, in_conversation: bool) -> None:
         self.id = response_id
@@ -300,6 +300,7 @@ class _Response:
         self.done = False
         self.status = "in_progress"
         self.pending: list[_Call | str] = []  # calls and approval request ids still unanswered
+        self.work = 0  # calls and approval requests taken from this response
         self.followed_up = False
 
 
@@ -464,6 +465,7 @@ class ToolDispatcher:
             call = _Call(item, call_id, response)
             call.tool = self._tools.get(item.name)
             response.pending.append(call)
+            response.work += 1
             state.calls.append(call)
             self._count("calls")
             state.tg.start_soon(self._serve_call, state, call, name=f"tool {item.name} {call_id}")
@@ -476,6 +478,7 @@ class ToolDispatcher:
             state.seen.add(request_id)
             response = self._response(state, response_id)
             response.pending.append(request_id)
+            response.work += 1
             self._count("approvals")
             state.tg.start_soon(self._serve_approval, state, item, request_id, response)
 
@@ -633,6 +636,8 @@ class ToolDispatcher:
             return
         response.followed_up = True
         state.responses.pop(response.id, None)
+        if not response.work:
+            return  # nothing was asked of the client: the turn is over
         if not self.create_response or state.closing or response.status != "completed":
             return
         if not response.in_conversation:

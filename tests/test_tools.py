@@ -187,6 +187,10 @@ async def test_concurrent_calls_then_one_follow_up(realtime_server: FakeRealtime
             await conn.response.create()
             outputs = await outputs_and_responses(conn, 2)
             elapsed = anyio.current_time() - started
+            # The answer asked nothing of the client: no response follows it.
+            with anyio.move_on_after(0.3):
+                extra = await conn.wait_for("response.created")
+                pytest.fail(f"unexpected {extra}")
     assert outputs == {
         "call_a": "value of a",
         "call_b": "value of b",
