@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -522,7 +522,10 @@ class Conversation:
         return iter([items[i] for i in self._order])
 
     def __contains__(self, item_id: object) -> bool:
-        return item_id in self._items and self._items[item_id].in_conversation  # pyright: ignore[reportArgumentType]
+        if not isinstance(item_id, str):
+            return False
+        item = self._items.get(item_id)
+        return item is not None and item.in_conversation
 
     def __getitem__(self, item_id: str) -> Item:
         item = self._items.get(item_id)
@@ -605,7 +608,7 @@ class Conversation:
             self.ignored += 1
         return changed
 
-    def apply_all(self, events: Iterator[object] | list[object]) -> None:
+    def apply_all(self, events: Iterable[object]) -> None:
         """Fold several events in order."""
         for event in events:
             self.apply(event)
