@@ -8,6 +8,8 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from realtime_anyio import open_realtime
 from realtime_anyio.conversation import Conversation
@@ -571,3 +573,30 @@ def test_finished_out_of_band_output_is_dropped_with_its_response() -> None:
     assert conversation.get("item_0") is None
     assert conversation.get("item_4") is not None
     assert fold(events, keep_responses=0).out_of_band == []
+
+
+@given(st.randoms(use_true_random=False))
+@settings(max_examples=60, deadline=None)
+def test_any_interleaving_of_two_responses_folds_the_same(rng: Any) -> None:
+    in_band, in_final = text_reply("resp_a", "item_a", ["Main", " answer", "."])
+    oob, oob_final = text_reply("resp_b", "item_b", ["side", " note"], in_conversation=False)
+    first = [response_created("resp_a"), *in_band, response_done("resp_a", [in_final])]
+    second = [
+        response_created("resp_b", out_of_band=True),
+        *oob,
+        response_done("resp_b", [oob_final], out_of_band=True),
+    ]
+    merged: list[Any] = []
+    i = j = 0
+    while i < len(first) or j < len(second):
+        if j >= len(second) or (i < len(first) and rng.random() < 0.5):
+            merged.append(first[i])
+            i += 1
+        else:
+            merged.append(second[j])
+            j += 1
+    conversation = fold([*added(user_item("item_u", "Hi")), *merged])
+    assert [(i.id, i.text) for i in conversation] == [("item_u", "Hi"), ("item_a", "Main answer.")]
+    (side,) = conversation.out_of_band
+    assert [i.text for i in side.output] == ["side note"]
+    assert conversation.in_progress is None and conversation.ignored == 0
