@@ -74,6 +74,7 @@ from .events import (
     TextContent,
     TranscriptionUsageDuration,
     TranscriptionUsageTokens,
+    encode_event,
 )
 
 __all__ = [
@@ -1011,7 +1012,7 @@ class Conversation:
         """
         items: list[dict[str, Any]] = []
         for item in self:
-            data: dict[str, Any] = msgspec.to_builtins(self.snapshot_item(item))
+            data = _wire_data(self.snapshot_item(item))
             state: dict[str, Any] = {
                 "response_id": item.response_id,
                 "audio_ms": item.audio_ms,
@@ -1073,6 +1074,17 @@ class Conversation:
         if not content:
             return None
         return msgspec.structs.replace(wire, content=content)
+
+
+_dict_decoder: msgspec.json.Decoder[dict[str, Any]] = msgspec.json.Decoder(dict[str, Any])
+
+
+def _wire_data(item: ConversationItem) -> dict[str, Any]:
+    """The item as plain data in its exact wire form (fields this version does not know
+    included), by way of the event codec that writes them."""
+    frame = encode_event(ConversationItemCreate(item=item))
+    item_data: dict[str, Any] = _dict_decoder.decode(frame)["item"]
+    return item_data
 
 
 def _replace_usage(usage: Usage, **changes: Any) -> Usage:
