@@ -96,7 +96,7 @@ def show_recorded_session() -> None:
                 print("rate limits:", ", ".join(f"{lim.name} {lim.remaining}" for lim in limits))
             case Error(error=error):
                 print(f"error {error.code}: {error.message}")
-            case UnknownServerEvent(type=kind):
+            case UnknownServerEvent(wire_type=kind):
                 print(f"(an event this version does not know: {kind})")
             case _:
                 print(event.type)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from time import monotonic
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
 import anyio.lowlevel
@@ -66,8 +66,10 @@ from .events import (
     InputAudioBufferCleared,
     InputAudioBufferCommit,
     InputAudioBufferCommitted,
+    InvalidServerEvent,
     OutputAudioBufferClear,
     OutputAudioBufferCleared,
+    ReceivedEvent,
     ResponseCancel,
     ResponseCreate,
     ResponseCreated,
@@ -117,22 +119,6 @@ _BATCH_BYTES = 1024 * 1024
 #: written directly by the sending task, saving the writer's wake-up.
 _BURST_GAP = 0.001
 
-
-@dataclass(frozen=True)
-class InvalidServerEvent:
-    """A server frame that could not be decoded; it arrives in the stream and the session goes on.
-
-    ``raw`` is the frame as received and ``error`` the :class:`RemoteProtocolError` that
-    explains it (its ``path`` names the bad field, when one is to blame).
-    """
-
-    type: ClassVar[str] = "invalid_server_event"
-    raw: bytes | str
-    error: RemoteProtocolError
-
-
-#: What ``receive`` returns.
-ReceivedEvent = ServerEvent | UnknownServerEvent | InvalidServerEvent
 
 _E = TypeVar("_E", bound=BaseServerEvent)
 
@@ -473,7 +459,9 @@ class RealtimeConnection:
         names = {t if isinstance(t, str) else t.type for t in types}
 
         def match(event: ReceivedEvent) -> bool:
-            if names and event.type not in names:
+            # An unknown event is waited for by the type it has on the wire.
+            kind = event.wire_type if isinstance(event, UnknownServerEvent) else event.type
+            if names and kind not in names:
                 return False
             return predicate is None or predicate(event)
 
@@ -850,7 +838,6 @@ class RealtimeConnection:
         # fast path inlined (it runs once per received event).
         transport = self._transport
         receive_nowait = transport.receive_nowait
-        fast_decode = _fast_decoder.decode
         counts = self._events_received
         events = self._events
         items = events._items  # pyright: ignore[reportPrivateUsage]
@@ -867,13 +854,9 @@ class RealtimeConnection:
                     data, text = message
                     if text:
                         try:
-                            event: ReceivedEvent = fast_decode(data)
-                        except Exception:
-                            # Unknown types and bad frames: the codec sorts them out.
-                            try:
-                                event = decode_server_event(data)
-                            except RemoteProtocolError as exc:
-                                event = self._invalid(exc, data)
+                            event: ReceivedEvent = decode_server_event(data)
+                        except RemoteProtocolError as exc:
+                            event = self._invalid(exc, data)
                         kind = event.type
                         counts[kind] = counts.get(kind, 0) + 1
                     else:
@@ -1078,9 +1061,6 @@ def _new_item_id() -> str:
 
 
 _dict_encoder = msgspec.json.Encoder()
-# The reader's own decoder for the union of server events: valid frames decode in one C call;
-# anything else goes through decode_server_event, which handles unknown types and bad frames.
-_fast_decoder: msgspec.json.Decoder[ServerEvent] = msgspec.json.Decoder(ServerEvent)
 
 
 def _server_error(event: Error) -> ServerError:

@@ -379,7 +379,7 @@ async def test_unknown_and_invalid_frames_arrive_as_values_and_the_session_goes_
             assert (await conn.receive()).type == "session.created"
             unknown = await conn.receive()
             assert isinstance(unknown, UnknownServerEvent)
-            assert unknown.type == "brand.new.event"
+            assert unknown.wire_type == "brand.new.event"
             for _ in range(4):
                 bad = await conn.receive()
                 assert isinstance(bad, InvalidServerEvent)

@@ -60,7 +60,7 @@ def _decode_both(frame: bytes | str) -> None:
         encode_event(event)
         if isinstance(event, UnknownServerEvent):
             # Either an unknown type, or a known one carrying a nested tag we do not know.
-            assert event.payload["type"] == event.type
+            assert event.payload["type"] == event.wire_type
     try:
         client_event = decode_client_event(frame)
     except ProtocolError as exc:

@@ -131,11 +131,16 @@ class TextContent(Tagged, tag="text", frozen=True, kw_only=True):
 
 
 class AudioContent(Tagged, tag="audio", frozen=True, kw_only=True):
-    """The audio part announced by ``response.content_part.added`` / ``.done``."""
+    """The audio part announced by ``response.content_part.added`` / ``.done``.
+
+    ``format`` names the audio encoding (``"pcm16"`` in the protocol's own example of
+    ``conversation.item.retrieved``); it is an open string.
+    """
 
     type: ClassVar[Literal["audio"]] = "audio"
     audio: bytes | UnsetType = UNSET
     transcript: str | UnsetType | None = UNSET
+    format: str | UnsetType | None = UNSET
 
     __repr__ = repr_with_audio_sizes
 
@@ -195,7 +200,12 @@ class McpListToolsTool(Model, frozen=True, kw_only=True):
 
 
 class MessageItem(Tagged, tag="message", frozen=True, kw_only=True):
-    """A system, user or assistant message (``role`` says which)."""
+    """A system, user or assistant message (``role`` says which).
+
+    ``phase`` is set by current models on assistant messages: ``"commentary"`` for what the
+    model says while it works (before a tool call, say) and ``"final_answer"`` for its answer.
+    The service asks for it back when history is replayed, so keep it on items you resend.
+    """
 
     type: ClassVar[Literal["message"]] = "message"
     role: str
@@ -203,6 +213,7 @@ class MessageItem(Tagged, tag="message", frozen=True, kw_only=True):
     id: str | UnsetType = UNSET
     object: str | UnsetType = UNSET
     status: str | UnsetType = UNSET
+    phase: str | UnsetType | None = UNSET
 
 
 class FunctionCallItem(Tagged, tag="function_call", frozen=True, kw_only=True):

@@ -93,10 +93,12 @@ class ResponseInputTokenDetails(Model, frozen=True, kw_only=True):
 
 
 class ResponseOutputTokenDetails(Model, frozen=True, kw_only=True):
-    """How the output tokens split by modality."""
+    """How the output tokens split by modality; ``reasoning_tokens`` (sent by reasoning
+    models, not yet in the published schema) counts the tokens spent thinking."""
 
     text_tokens: int | UnsetType = UNSET
     audio_tokens: int | UnsetType = UNSET
+    reasoning_tokens: int | UnsetType = UNSET
 
 
 class ResponseUsage(Model, frozen=True, kw_only=True):

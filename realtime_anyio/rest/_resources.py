@@ -23,6 +23,9 @@ from urllib.parse import quote, urlsplit
 import msgspec
 
 from .._errors import LocalProtocolError, RemoteProtocolError
+from ..events import to_dict
+from ..events._base import Model
+from ..events._lossless import decode_keeping_unknown
 from ._client import RESTClient, Timeout
 from ._types import (
     CallAction,
@@ -50,7 +53,9 @@ _TRANSLATION_SECRET_DECODER: msgspec.json.Decoder[TranslationClientSecret] = msg
 def _session_dict(session: SessionConfig | None, fields: Mapping[str, Any]) -> dict[str, Any]:
     """A session configuration as JSON-ready builtins; ``fields`` override its top-level keys."""
     base: object = {}
-    if isinstance(session, msgspec.Struct):
+    if isinstance(session, Model):
+        base = to_dict(session)  # with its unknown_fields merged back in place
+    elif isinstance(session, msgspec.Struct):
         base = msgspec.to_builtins(session)
     elif session is not None:
         base = msgspec.to_builtins(dict(session))
@@ -73,7 +78,9 @@ def _expires_after(value: ExpiresAfter | Mapping[str, Any] | int | None) -> Expi
 
 def _decode(decoder: msgspec.json.Decoder[Any], content: bytes, what: str) -> Any:
     try:
-        return decoder.decode(content)
+        # The session inside keeps members this version does not know (events' Structs
+        # reject them on the one-call path).
+        return decode_keeping_unknown(decoder, content)
     except msgspec.DecodeError as exc:
         raise RemoteProtocolError(f"unexpected {what} response: {exc}", content) from None
 
