@@ -251,8 +251,10 @@ class Item:
     @property
     def phase(self) -> str | None:
         """An assistant message's ``phase`` (``commentary`` / ``final_answer``), if sent."""
-        value: object = getattr(self.wire, "phase", None)
-        return value if isinstance(value, str) else None
+        wire = self.wire
+        if isinstance(wire, MessageItem) and isinstance(wire.phase, str):
+            return wire.phase
+        return None
 
     @property
     def text(self) -> str:
@@ -889,7 +891,7 @@ class Conversation:
             output_audio_tokens=current.output_audio_tokens
             + (_int(outputs.audio_tokens) if has_outputs and outputs else 0),
             reasoning_tokens=current.reasoning_tokens
-            + (_int(getattr(outputs, "reasoning_tokens", 0)) if has_outputs else 0),
+            + (_int(outputs.reasoning_tokens) if has_outputs and outputs else 0),
         )
 
     def _output_item(self, event: ResponseOutputItemAdded | ResponseOutputItemDone) -> bool:

@@ -194,7 +194,7 @@ def test_text_turn_usage_and_rate_limits() -> None:
     assert conversation.finished[-1].status == "completed"
     totals = conversation.usage
     assert (totals.responses, totals.total_tokens, totals.input_tokens) == (1, 30, 20)
-    assert (totals.input_audio_tokens, totals.cached_tokens) == (5, 4)
+    assert (totals.input_audio_tokens, totals.cached_tokens, totals.reasoning_tokens) == (5, 4, 2)
     assert conversation.rate_limits[0].remaining == 70
     assert conversation.session is not None and conversation.session.id == "sess_1"
     assert conversation.ignored == 0
@@ -600,3 +600,67 @@ def test_any_interleaving_of_two_responses_folds_the_same(rng: Any) -> None:
     (side,) = conversation.out_of_band
     assert [i.text for i in side.output] == ["side note"]
     assert conversation.in_progress is None and conversation.ignored == 0
+
+
+def test_phase_and_unknown_fields_survive_export_and_replay() -> None:
+    reply, final = text_reply("resp_1", "item_a", ["Checking", " that."])
+    final = {
+        **final,
+        "phase": "commentary",
+        "future_item_field": {"x": 1},
+        "content": [{"type": "output_text", "text": "Checking that.", "future_part": True}],
+    }
+    conversation = fold(
+        [
+            *added(user_item("item_u", "Hi")),
+            response_created("resp_1"),
+            *reply[:-2],
+            ev("conversation.item.done", previous_item_id=None, item=final),
+            ev("response.output_item.done", response_id="resp_1", output_index=0, item=final),
+            response_done("resp_1", [final]),
+        ]
+    )
+    assert conversation["item_a"].phase == "commentary"
+    _, create = conversation.replay_events()
+    sent = json.loads(encode_event(create))
+    assert sent["item"]["phase"] == "commentary"
+    assert sent["item"]["future_item_field"] == {"x": 1}
+    assert sent["item"]["content"] == [
+        {"type": "output_text", "text": "Checking that.", "future_part": True}
+    ]
+    exported = json.loads(conversation.to_json())["items"][1]
+    assert exported["phase"] == "commentary"
+    assert exported["future_item_field"] == {"x": 1}
+    assert exported["content"][0]["future_part"] is True
+
+
+async def test_phase_survives_a_live_replay(realtime_server: FakeRealtimeServer) -> None:
+    spoken = MessageItem(
+        role="assistant", content=[OutputTextContent(text="Let me check.")], phase="commentary"
+    )
+    history = Conversation()
+    with anyio.fail_after(10):
+        async with open_realtime(
+            model="m", websocket_base_url=realtime_server.url, api_key="k"
+        ) as conn:
+            await conn.conversation.item.create(item=user_text("Hi"), wait=True)
+            await conn.conversation.item.create(item=spoken, wait=True)
+            async for event in conn:
+                history.apply(event)
+                if len(history) == 2 and history.items[-1].status == "completed":
+                    break
+        assert history.items[-1].phase == "commentary"
+        rebuilt = Conversation()
+        async with open_realtime(
+            model="m", websocket_base_url=realtime_server.url, api_key="k"
+        ) as conn:
+            for create in history.replay_events():
+                await conn.send(create)
+            async for event in conn:
+                rebuilt.apply(event)
+                if len(rebuilt) == 2 and rebuilt.items[-1].status == "completed":
+                    break
+    assert [(i.role, i.text, i.phase) for i in rebuilt] == [
+        ("user", "Hi", None),
+        ("assistant", "Let me check.", "commentary"),
+    ]
