@@ -74,8 +74,8 @@ from .events import (
     TextContent,
     TranscriptionUsageDuration,
     TranscriptionUsageTokens,
-    encode_event,
 )
+from .events._lossless import to_builtins as wire_builtins
 
 __all__ = [
     "AudioRetention",
@@ -1014,7 +1014,7 @@ class Conversation:
         """
         items: list[dict[str, Any]] = []
         for item in self:
-            data = _wire_data(self.snapshot_item(item))
+            data = wire_builtins(self.snapshot_item(item))
             state: dict[str, Any] = {
                 "response_id": item.response_id,
                 "audio_ms": item.audio_ms,
@@ -1026,12 +1026,12 @@ class Conversation:
             items.append(data)
         usage = self._usage
         return {
-            "session": None if self.session is None else msgspec.to_builtins(self.session),
+            "session": None if self.session is None else wire_builtins(self.session),
             "items": items,
             "responses": [_response_data(r) for r in self._responses.values()],
             "finished_responses": [_response_data(r) for r in self._finished],
             "usage": {name: getattr(usage, name) for name in usage.__dataclass_fields__},
-            "rate_limits": msgspec.to_builtins(list(self.rate_limits)),
+            "rate_limits": [wire_builtins(limit) for limit in self.rate_limits],
         }
 
     def to_json(self, *, include_audio: bool = False) -> bytes:
@@ -1076,17 +1076,6 @@ class Conversation:
         if not content:
             return None
         return msgspec.structs.replace(wire, content=content)
-
-
-_dict_decoder: msgspec.json.Decoder[dict[str, Any]] = msgspec.json.Decoder(dict[str, Any])
-
-
-def _wire_data(item: ConversationItem) -> dict[str, Any]:
-    """The item as plain data in its exact wire form (fields this version does not know
-    included), by way of the event codec that writes them."""
-    frame = encode_event(ConversationItemCreate(item=item))
-    item_data: dict[str, Any] = _dict_decoder.decode(frame)["item"]
-    return item_data
 
 
 def _replace_usage(usage: Usage, **changes: Any) -> Usage:
@@ -1154,7 +1143,7 @@ def _response_data(response: Response) -> dict[str, Any]:
         "metadata": response.metadata,
         "output": [item.id for item in response.output],
         "status_details": None
-        if final is None or isinstance(final.status_details, UnsetType)
-        else msgspec.to_builtins(final.status_details),
-        "usage": None if response.usage is None else msgspec.to_builtins(response.usage),
+        if final is None or isinstance(final.status_details, (UnsetType, type(None)))
+        else wire_builtins(final.status_details),
+        "usage": None if response.usage is None else wire_builtins(response.usage),
     }
