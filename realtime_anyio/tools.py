@@ -61,6 +61,7 @@ __all__ = [
     "ToolFunction",
     "ToolStatistics",
     "default_error_output",
+    "encode_output",
     "function_tool",
 ]
 
