@@ -1,6 +1,7 @@
 """realtime_anyio: a structured-concurrency client for the OpenAI Realtime API on trio and asyncio.
 
-The public surface is re-exported here; ``realtime_anyio.events`` holds the protocol's messages
+The public surface is re-exported here; ``realtime_anyio.events`` holds the protocol's messages,
+``realtime_anyio.conversation`` the conversation state, ``realtime_anyio.tools`` function tools
 and ``realtime_anyio.testing`` the bundled fake server. ``__version__`` is the installed
 distribution's version.
 """
@@ -43,6 +44,10 @@ from ._errors import WebhookTimestampError as WebhookTimestampError
 from ._errors import WebhookVerificationError as WebhookVerificationError
 from ._open import open_realtime as open_realtime
 from ._version import __version__ as __version__
+from .conversation import Conversation as Conversation
+from .tools import ToolDispatcher as ToolDispatcher
+from .tools import ToolFunction as ToolFunction
+from .tools import function_tool as function_tool
 
 __all__ = [
     "APIConnectionError",
@@ -55,6 +60,7 @@ __all__ = [
     "ConnectionStatistics",
     "Expectation",
     "ConflictError",
+    "Conversation",
     "ConnectTimeout",
     "ConnectionClosed",
     "ConnectionLost",
@@ -74,11 +80,14 @@ __all__ = [
     "RemoteProtocolError",
     "ServerError",
     "SessionExpired",
+    "ToolDispatcher",
+    "ToolFunction",
     "UnprocessableEntityError",
     "WebhookHeaderError",
     "WebhookSignatureError",
     "WebhookTimestampError",
     "WebhookVerificationError",
+    "function_tool",
     "open_realtime",
 ]
 

@@ -47,6 +47,7 @@ from ._resources import (
     ResponseResource,
     SessionResource,
 )
+from .conversation import Conversation
 from .events import (
     BaseClientEvent,
     BaseServerEvent,
@@ -258,6 +259,7 @@ class RealtimeConnection:
         ping_timeout: float | None = 20.0,
         url: str = "",
         scrub: Scrub | None = None,
+        history: Conversation | None = None,
     ) -> None:
         if receive_buffer < 1 or send_buffer < 1:
             raise ValueError("receive_buffer and send_buffer must be at least 1")
@@ -267,6 +269,7 @@ class RealtimeConnection:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self._scrub: Scrub = scrub or (lambda text: text)
+        self._history = history
         # Receive side: the reader's bounded stream, and the events in it not yet received
         # (``wait_for`` looks there first, so a reply already buffered is never missed).
         self._inbox, self._events = anyio.create_memory_object_stream[ReceivedEvent](receive_buffer)
@@ -332,6 +335,18 @@ class RealtimeConnection:
     def output_audio_buffer(self) -> OutputAudioBufferResource:
         """``conn.output_audio_buffer.clear()`` (WebRTC/SIP sideband only)."""
         return OutputAudioBufferResource(self)
+
+    @property
+    def history(self) -> Conversation:
+        """The conversation folded from every received event (``open_realtime(history=True)``).
+
+        The reader applies each event to it before delivering the event, so it is up to date
+        with everything :meth:`receive` has returned (and may already include events still
+        buffered). Read it at any time; see :class:`~realtime_anyio.conversation.Conversation`.
+        """
+        if self._history is None:
+            raise RuntimeError("open the connection with history=True to keep the conversation")
+        return self._history
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -803,7 +818,9 @@ class RealtimeConnection:
         return InvalidServerEvent(raw, RemoteProtocolError("binary frame from the server", raw))
 
     def _note(self, event: ReceivedEvent) -> None:
-        """What every received event does before delivery: correlation and error context."""
+        """What every received event does before delivery: history, correlation, error context."""
+        if self._history is not None:
+            self._history.apply(event)
         if event.type == "error":
             self._last_error = event
         elif self._last_error is not None:

@@ -20,6 +20,7 @@ import anyio
 from ._config import ApiKey, ClientConfig, TokenProvider, redact
 from ._connection import ABORT_TIMEOUT, RealtimeConnection
 from ._errors import ConnectTimeout, RealtimeInternalError, Scrub, scrubber
+from .conversation import Conversation
 from .transport import ConnectRequest, Transport, TransportFactory, connect_websocket
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ async def open_realtime(
     send_buffer: int = 64,
     compression: bool = False,
     wait_for_session: bool | None = None,
+    history: bool | Conversation = False,
 ) -> AsyncGenerator[RealtimeConnection, None]:
     """Open a Realtime WebSocket session: ``async with open_realtime(model=...) as conn``.
 
@@ -128,7 +130,8 @@ async def open_realtime(
     (``None`` disables it); ``max_message_size`` bounds one incoming message;
     ``receive_buffer`` events and ``send_buffer`` frames bound memory each way. ``transport``
     replaces the WebSocket factory (tests, trio-websocket). ``compression=True`` offers
-    permessage-deflate.
+    permessage-deflate. ``history=True`` (or a :class:`~realtime_anyio.Conversation` of your
+    own, e.g. one that keeps audio) folds every received event into ``conn.history``.
 
     Cancellation: safe at every await; nothing is left open.
     """
@@ -177,6 +180,13 @@ async def open_realtime(
                     ping_timeout=ping_timeout,
                     shown_url=shown_url,
                     scrub=scrubber(secrets),
+                    history=(
+                        history
+                        if isinstance(history, Conversation)
+                        else Conversation()
+                        if history
+                        else None
+                    ),
                 )
             except anyio.get_cancelled_exc_class():
                 raise
@@ -220,6 +230,7 @@ async def _connect(
     ping_timeout: float | None,
     shown_url: str,
     scrub: Scrub,
+    history: Conversation | None,
 ) -> RealtimeConnection:
     logger.debug("connecting to %s", shown_url)
     deadline = anyio.current_time() + request.connect_timeout
@@ -246,6 +257,7 @@ async def _connect(
             ping_timeout=ping_timeout,
             url=shown_url,
             scrub=scrub,
+            history=history,
         )
         if wait_for_session:
             await conn._await_session(deadline)  # pyright: ignore[reportPrivateUsage]

@@ -153,7 +153,7 @@ def normalize_client_item(
         )
     if kind == "message":
         for key in item:
-            if key not in ("id", "type", "object", "status", "role", "content"):
+            if key not in ("id", "type", "object", "status", "role", "content", "phase"):
                 raise unknown(join_path(path, key))
         if "role" not in item:
             raise missing(join_path(path, "role"))
@@ -205,6 +205,10 @@ def normalize_client_item(
             "role": role,
             "content": content,
         }
+        if item.get("phase") is not None:
+            # Current models mark assistant messages with a phase and the service takes it back
+            # on replayed history.
+            normalized["phase"] = expect_str(item["phase"], join_path(path, "phase"))
         return normalized, audio
     if kind == "function_call":
         for key in item:
