@@ -104,7 +104,10 @@ def test_ulaw_encoder_is_g191_exact_for_every_input() -> None:
     expected = bytes(g191_ulaw_compress(x) for x in range(-32768, 32768))
     assert pcm16_to_ulaw(ALL_SAMPLES) == expected
     # The audioop-style coder differs on exactly 508 inputs: the pitfall the tables avoid.
-    assert sum(negating_ulaw(x) != e for x, e in zip(range(-32768, 32768), expected)) == 508
+    assert (
+        sum(negating_ulaw(x) != e for x, e in zip(range(-32768, 32768), expected, strict=True))
+        == 508
+    )
 
 
 def test_alaw_encoder_is_g191_exact_for_every_input() -> None:

@@ -36,6 +36,7 @@ from ..events import (
     ResponseCreated,
     ResponseDone,
     ResponseOutputAudioDelta,
+    ResponseOutputAudioDone,
     ResponseOutputAudioTranscriptDelta,
     ResponseOutputItemAdded,
     SemanticVad,
@@ -60,6 +61,7 @@ _EVENTS = (
     ResponseDone,
     ResponseOutputItemAdded,
     ResponseOutputAudioDelta,
+    ResponseOutputAudioDone,
     ResponseOutputAudioTranscriptDelta,
     InputAudioBufferSpeechStarted,
     ConversationItemTruncated,
@@ -131,6 +133,8 @@ class _Item:
     transcript: list[tuple[int, str]] = field(default_factory=lambda: [])
     state: Action | None = None
     kept: int = 0
+    # All of its audio has arrived (output_audio.done, or the response ended).
+    complete: bool = False
 
     def played(self, position: int) -> int:
         if self.state is not None:
@@ -337,6 +341,10 @@ class AudioPlayer:
     def _handle(self, event: ReceivedEvent) -> None:
         if isinstance(event, ResponseOutputAudioDelta):
             self._on_audio(event)
+        elif isinstance(event, ResponseOutputAudioDone):
+            done = self._items.get(event.item_id)
+            if done is not None:
+                done.complete = True
         elif isinstance(event, ResponseOutputAudioTranscriptDelta):
             item = self._item(event.item_id, event.response_id, event.content_index)
             if item is not None:
@@ -506,8 +514,8 @@ class AudioPlayer:
             if item.state is not None:
                 continue
             played = item.played(position)
-            still_running = item.response_id in running
-            if not still_running and played >= item.received:
+            complete = item.complete or item.response_id not in running
+            if complete and played >= item.received:
                 item.state = "kept"
                 item.kept = item.received
                 continue

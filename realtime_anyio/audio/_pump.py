@@ -5,26 +5,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 import anyio
 
 from ._formats import PCM16_24K, WireFormat
+
+if TYPE_CHECKING:
+    from .._connection import RealtimeConnection
 
 __all__ = ["AudioSource", "PumpResult", "chunked", "pump_audio"]
 
 #: What :func:`pump_audio` accepts: one buffer, an iterable of chunks or an async one (any
 #: chunk sizes; they are re-cut).
 AudioSource = bytes | bytearray | memoryview | Iterable[bytes] | AsyncIterable[bytes]
-
-
-class _Appender(Protocol):
-    async def append(self, audio: bytes, /) -> Any: ...
-
-
-class _Connection(Protocol):
-    @property
-    def input_audio_buffer(self) -> _Appender: ...
 
 
 @dataclass(frozen=True)
@@ -83,7 +77,7 @@ async def chunked(
 
 
 async def pump_audio(
-    conn: _Connection,
+    conn: RealtimeConnection,
     source: AudioSource,
     *,
     format: WireFormat = PCM16_24K,

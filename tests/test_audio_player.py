@@ -1,0 +1,298 @@
+"""AudioPlayer against the bundled server: the playback clock and barge-in, on both backends.
+
+Every case checks with ``conversation.item.retrieve`` that the server kept exactly the audio
+that was played, and that no event of the player's drew an error.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+import pytest
+
+from realtime_anyio import RealtimeConnection, ReceivedEvent, ServerError, open_realtime
+from realtime_anyio.audio import AudioPlayer, AudioSink, VirtualSpeaker, pump_audio, silence, speech
+from realtime_anyio.events import (
+    Error,
+    FunctionCallItem,
+    MessageItem,
+    OutputAudioContent,
+    ResponseCreated,
+    ResponseDone,
+    ResponseOutputAudioDelta,
+    function_call_output,
+)
+from realtime_anyio.testing import FakeRealtimeServer, Say, ToolCall
+
+STORY = "Once upon a time, in a small town by the sea, there lived a keeper of a lighthouse."
+REALTIME = pytest.mark.realtime_server(pacing="realtime")
+
+
+@dataclass
+class App:
+    conn: RealtimeConnection
+    player: AudioPlayer
+    events: list[ReceivedEvent] = field(default_factory=lambda: [])
+
+    def errors(self) -> list[Error]:
+        # The tests' own retrieves of deleted items are expected to fail.
+        return [
+            e
+            for e in self.events
+            if isinstance(e, Error) and e.error.code != "item_retrieve_invalid_item_id"
+        ]
+
+    async def first_audio(self, *, other_than: str | None = None) -> str:
+        delta = await self.conn.wait_for(
+            ResponseOutputAudioDelta, predicate=lambda d: d.item_id != other_than
+        )
+        return delta.item_id
+
+    async def until_played(self, item_id: str, ms: float) -> None:
+        while self.player.played_ms(item_id) < ms:  # noqa: ASYNC110 - a clock, not an event
+            await anyio.sleep(0.01)
+
+    async def kept_audio(self, item_id: str) -> bytes:
+        retrieved = await self.conn.conversation.item.retrieve(item_id=item_id, wait=True)
+        item = retrieved.item
+        assert isinstance(item, MessageItem)
+        part = item.content[0]
+        assert isinstance(part, OutputAudioContent) and isinstance(part.audio, bytes)
+        return part.audio
+
+
+@asynccontextmanager
+async def app(server: FakeRealtimeServer, sink: AudioSink) -> AsyncIterator[App]:
+    async with (
+        open_realtime(model="gpt-realtime", websocket_base_url=server.url, api_key="sk-t") as conn,
+        anyio.create_task_group() as tg,
+    ):
+        player = AudioPlayer(sink)
+        await tg.start(player.run, conn)
+        state = App(conn, player)
+
+        async def loop() -> None:  # the app's own event loop, beside the player's
+            async for event in conn:
+                state.events.append(event)
+
+        tg.start_soon(loop)
+        yield state
+        assert player.statistics().errors == ()
+        assert state.errors() == []
+        tg.cancel_scope.cancel()
+
+
+class NeverPlays:
+    """A far end that has not played anything yet."""
+
+    async def write(self, audio: bytes) -> None:
+        await anyio.lowlevel.checkpoint()
+
+    def played_bytes(self) -> int:
+        return 0
+
+    async def clear(self) -> int:
+        await anyio.lowlevel.checkpoint()
+        return 0
+
+
+class OverReports:
+    """A far end whose position runs ahead of what it was given (twice as fast)."""
+
+    def __init__(self) -> None:
+        self.written = 0
+
+    async def write(self, audio: bytes) -> None:
+        self.written += len(audio)
+        await anyio.lowlevel.checkpoint()
+
+    def played_bytes(self) -> int:
+        return 2 * self.written
+
+    async def clear(self) -> int:
+        await anyio.lowlevel.checkpoint()
+        return 2 * self.written
+
+
+async def gone(conn: RealtimeConnection, item_id: str) -> bool:
+    try:
+        await conn.conversation.item.retrieve(item_id=item_id, wait=True)
+    except ServerError as exc:
+        assert exc.code == "item_retrieve_invalid_item_id"
+        return True
+    return False
+
+
+@REALTIME
+async def test_played_zero_deletes_the_item(realtime_server: FakeRealtimeServer) -> None:
+    realtime_server.script.reply_text(STORY)
+    with anyio.fail_after(15):
+        async with app(realtime_server, NeverPlays()) as a:
+            await a.conn.response.create()
+            item = await a.first_audio()
+            await anyio.sleep(0.2)
+            cut = await a.player.interrupt()
+            assert [(c.item_id, c.action) for c in cut.cuts] == [(item, "deleted")]
+            assert len(cut.cancelled) == 1
+            assert await gone(a.conn, item)
+
+
+@REALTIME
+async def test_barge_in_before_the_first_delta(realtime_server: FakeRealtimeServer) -> None:
+    realtime_server.script.reply_text(STORY, delay=0.3)
+    with anyio.fail_after(15):
+        async with app(realtime_server, VirtualSpeaker()) as a:
+            await a.conn.response.create()
+            created = await a.conn.wait_for(ResponseCreated)
+            cut = await a.player.interrupt()
+            assert cut.cuts == () and cut.cancelled == (created.response.id,)
+            done = await a.conn.wait_for(ResponseDone)
+            assert done.response.status == "cancelled"
+            assert a.player.statistics().received_ms == 0
+            items = [o.id for o in done.response.output or [] if isinstance(o, MessageItem)]
+            for item_id in items:
+                assert isinstance(item_id, str) and await gone(a.conn, item_id)
+
+
+async def test_played_all_keeps_everything(realtime_server: FakeRealtimeServer) -> None:
+    realtime_server.script.reply_text("A short answer.")
+    speaker = VirtualSpeaker(keep=True)
+    with anyio.fail_after(15):
+        async with app(realtime_server, speaker) as a:
+            await a.conn.response.create()
+            await a.conn.wait_for(ResponseDone)
+            await a.player.wait_idle()
+            item = next(e.item_id for e in a.events if isinstance(e, ResponseOutputAudioDelta))
+            cut = await a.player.interrupt()
+            assert cut.cuts == () and cut.cancelled == ()
+            assert await a.kept_audio(item) == speaker.played_audio()
+            assert a.player.transcript(item) == "A short answer."
+
+
+@REALTIME
+async def test_played_more_than_received_is_capped(realtime_server: FakeRealtimeServer) -> None:
+    realtime_server.script.reply_text(STORY)
+    with anyio.fail_after(15):
+        async with app(realtime_server, OverReports()) as a:
+            await a.conn.response.create()
+            item = await a.first_audio()
+            await anyio.sleep(0.3)
+            cut = await a.player.interrupt()
+            (only,) = cut.cuts
+            assert only.action == "truncated" and only.played_ms == only.received_ms
+            assert only.audio_end_ms == int(only.received_ms)
+            assert only.audio_end_ms is not None
+            assert len(await a.kept_audio(item)) == only.audio_end_ms * 48
+
+
+@REALTIME
+async def test_barge_in_during_a_preamble_before_a_tool_call(
+    realtime_server: FakeRealtimeServer,
+) -> None:
+    realtime_server.script.reply(Say(STORY), ToolCall("get_weather", {"city": "Paris"}))
+    speaker = VirtualSpeaker(keep=True)
+    with anyio.fail_after(15):
+        async with app(realtime_server, speaker) as a:
+            await a.conn.response.create()
+            item = await a.first_audio()
+            await a.until_played(item, 400)
+            cut = await a.player.interrupt()
+            (only,) = cut.cuts
+            assert only.action == "truncated" and 400 <= only.played_ms < 700
+            assert only.audio_end_ms is not None
+            kept = await a.kept_audio(item)
+            assert kept == speaker.played_audio()[: only.audio_end_ms * 48]
+            assert STORY.startswith(only.transcript) and 0 < len(only.transcript) < len(STORY)
+
+
+async def test_barge_in_during_a_tool_call(realtime_server: FakeRealtimeServer) -> None:
+    realtime_server.script.reply(Say("One moment."), ToolCall("get_weather", {"city": "Paris"}))
+    realtime_server.script.reply_text("Sunny.")
+    speaker = VirtualSpeaker(keep=True)
+    with anyio.fail_after(15):
+        async with app(realtime_server, speaker) as a:
+            await a.conn.response.create()
+            done = await a.conn.wait_for(ResponseDone)
+            await a.player.wait_idle()
+            call = next(o for o in done.response.output or [] if isinstance(o, FunctionCallItem))
+            preamble = next(o for o in done.response.output or [] if isinstance(o, MessageItem))
+            # The tool is running when the user talks: nothing is playing, nothing to cut.
+            cut = await a.player.interrupt()
+            assert cut.cuts == () and cut.cancelled == ()
+            assert isinstance(preamble.id, str)
+            assert await a.kept_audio(preamble.id) == speaker.played_audio()
+            assert isinstance(call.call_id, str)
+            await a.conn.conversation.item.create(
+                item=function_call_output(call.call_id, '{"sky": "clear"}'), wait=True
+            )
+
+
+@REALTIME
+async def test_two_items_in_one_response(realtime_server: FakeRealtimeServer) -> None:
+    realtime_server.script.reply(Say("First, a short part."), Say(STORY))
+    speaker = VirtualSpeaker(keep=True)
+    with anyio.fail_after(20):
+        async with app(realtime_server, speaker) as a:
+            await a.conn.response.create()
+            first = await a.first_audio()
+            second = await a.first_audio(other_than=first)
+            await a.until_played(second, 300)
+            cut = await a.player.interrupt()
+            (only,) = cut.cuts  # the first item was heard whole: kept as it is
+            assert only.item_id == second and only.action == "truncated"
+            # Counted from the second item's own start, not the response's.
+            assert 300 <= only.played_ms < 600
+            first_audio = await a.kept_audio(first)
+            assert len(first_audio) == a.player.received_ms(first) * 48
+            heard = speaker.played_audio()
+            assert only.audio_end_ms is not None
+            assert await a.kept_audio(second) == heard[len(first_audio) :][: only.audio_end_ms * 48]
+
+
+@REALTIME
+async def test_two_triggers_85_ms_apart(realtime_server: FakeRealtimeServer) -> None:
+    realtime_server.script.reply_text(STORY)
+    with anyio.fail_after(15):
+        async with app(realtime_server, VirtualSpeaker()) as a:
+            await a.conn.response.create()
+            item = await a.first_audio()
+            await a.until_played(item, 300)
+            first_cut = await a.player.interrupt()
+            await anyio.sleep(0.085)
+            second = await a.player.interrupt("again")
+            assert [c.action for c in first_cut.cuts] == ["truncated"]
+            first = a.player.statistics()
+            assert first.interruptions == 2
+            assert second.cuts == () and second.cancelled == ()
+            kept = await a.kept_audio(item)
+            assert 300 * 48 <= len(kept) < 600 * 48
+            assert len(kept) % 48 == 0
+
+
+@REALTIME
+async def test_server_vad_speech_started_barges_in(realtime_server: FakeRealtimeServer) -> None:
+    realtime_server.script.reply_text(STORY)
+    realtime_server.script.reply_text("Sure.")
+    speaker = VirtualSpeaker(keep=True)
+    with anyio.fail_after(20):
+        async with app(realtime_server, speaker) as a, anyio.create_task_group() as tg:
+            await a.conn.response.create()
+            item = await a.first_audio()
+            await a.until_played(item, 300)
+            user = speech("Wait, stop!") + silence(0.6)
+            tg.start_soon(functools.partial(pump_audio, a.conn, user))
+            done = await a.conn.wait_for(
+                ResponseDone, predicate=lambda d: d.response.status == "cancelled"
+            )
+            while a.player.last_interruption is None:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+            cut = a.player.last_interruption
+            assert cut.reason == "speech_started" and cut.cancelled == ()  # the server cancels
+            (only,) = cut.cuts
+            assert only.action == "truncated" and only.audio_end_ms is not None
+            assert await a.kept_audio(item) == speaker.played_audio()[: only.audio_end_ms * 48]
+            assert done.response.id is not None
