@@ -15,7 +15,15 @@ import anyio
 import pytest
 
 from realtime_anyio import RealtimeConnection, ReceivedEvent, ServerError, open_realtime
-from realtime_anyio.audio import AudioPlayer, AudioSink, VirtualSpeaker, pump_audio, silence, speech
+from realtime_anyio.audio import (
+    AudioPlayer,
+    AudioSink,
+    CallbackSink,
+    VirtualSpeaker,
+    pump_audio,
+    silence,
+    speech,
+)
 from realtime_anyio.events import (
     Error,
     FunctionCallItem,
@@ -296,3 +304,53 @@ async def test_server_vad_speech_started_barges_in(realtime_server: FakeRealtime
             assert only.action == "truncated" and only.audio_end_ms is not None
             assert await a.kept_audio(item) == speaker.played_audio()[: only.audio_end_ms * 48]
             assert done.response.id is not None
+
+
+async def test_player_pump_and_app_loop_share_events_under_load(
+    realtime_server: FakeRealtimeServer,
+) -> None:
+    """A tiny subscription buffer and a slow app loop: nobody loses or steals an event."""
+    long_story = " ".join([STORY] * 6)
+    realtime_server.script.reply_text(long_story)
+    realtime_server.script.reply_text(long_story)
+    played = bytearray()
+
+    async def forward(audio: bytes) -> None:
+        played.extend(audio)
+        await anyio.lowlevel.checkpoint()
+
+    seen = bytearray()
+    with anyio.fail_after(30):
+        async with (
+            open_realtime(
+                model="gpt-realtime", websocket_base_url=realtime_server.url, api_key="sk-t"
+            ) as conn,
+            anyio.create_task_group() as tg,
+        ):
+            await conn.session.update(
+                session={"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+            )
+            player = AudioPlayer(CallbackSink(forward), subscription_buffer=4)
+            await tg.start(player.run, conn)
+            tg.start_soon(
+                functools.partial(pump_audio, conn, speech(long_story), realtime=False)
+            )
+            await conn.response.create()
+            done = 0
+            count = 0
+            async for event in conn:
+                count += 1
+                if count % 25 == 0:
+                    await anyio.sleep(0.002)  # the app is busy now and then
+                if isinstance(event, ResponseOutputAudioDelta):
+                    seen.extend(event.delta)
+                elif isinstance(event, ResponseDone):
+                    done += 1
+                    if done == 2:
+                        break
+                    await conn.response.create()
+            await player.wait_idle()
+            assert player.statistics().received_ms == len(seen) / 48
+            tg.cancel_scope.cancel()
+    assert len(seen) > 48 * 10_000  # over 20 s of audio went through
+    assert bytes(played) == bytes(seen)
