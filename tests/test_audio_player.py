@@ -332,9 +332,7 @@ async def test_player_pump_and_app_loop_share_events_under_load(
             )
             player = AudioPlayer(CallbackSink(forward), subscription_buffer=4)
             await tg.start(player.run, conn)
-            tg.start_soon(
-                functools.partial(pump_audio, conn, speech(long_story), realtime=False)
-            )
+            tg.start_soon(functools.partial(pump_audio, conn, speech(long_story), realtime=False))
             await conn.response.create()
             done = 0
             count = 0

@@ -468,7 +468,9 @@ class AudioPlayer:
             dropped = 0
             completed = False
             with anyio.move_on_after(self.timeout, shield=True):
-                position = await self.sink.clear()
+                position = self.sink.played_bytes()
+                if end_before > position:  # something is still to be played: stop it
+                    position = await self.sink.clear()
                 dropped = max(0, end_before - position)
                 self._dropped += dropped
                 self._end = position

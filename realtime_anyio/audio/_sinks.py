@@ -76,6 +76,10 @@ class VirtualSpeaker:
         done = min(self._run_bytes, math.floor(elapsed * self._byte_rate / width) * width)
         return self._run_base + max(0, done)
 
+    def written_bytes(self) -> int:
+        """Bytes written so far (less what a ``clear`` dropped)."""
+        return self._written
+
     def buffered_ms(self) -> float:
         """Milliseconds of audio written but not yet played."""
         return self.format.ms(self._written - self.played_bytes())
