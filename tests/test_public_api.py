@@ -61,6 +61,9 @@ def test_the_testing_kit_reexports_the_audio_helpers() -> None:
 
 
 def test_importing_audio_needs_no_optional_dependency() -> None:
-    code = "import sys, realtime_anyio.audio;print(sorted({'numpy', 'soxr', 'sounddevice'} & set(sys.modules)))"
+    code = (
+        "import sys, realtime_anyio.audio;"
+        "print(sorted({'numpy', 'soxr', 'sounddevice'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
