@@ -198,11 +198,11 @@ class _Demo:
             await tg.start(player.run, self.conn)
             while True:
                 event = await self.receive()
-                if story_item is not None and not interrupted:
-                    if player.played_ms(story_item) >= PLAY_BEFORE_INTERRUPTING * 1000:
-                        interrupted = True
-                        self.say(f'you interrupt (voice): "{INTERRUPTION}"')
-                        tg.start_soon(functools.partial(pump_audio, self.conn, interruption))
+                played = 0.0 if story_item is None else player.played_ms(story_item)
+                if not interrupted and played >= PLAY_BEFORE_INTERRUPTING * 1000:
+                    interrupted = True
+                    self.say(f'you interrupt (voice): "{INTERRUPTION}"')
+                    tg.start_soon(functools.partial(pump_audio, self.conn, interruption))
                 if isinstance(event, ev.ResponseOutputAudioDelta):
                     if story_item is None:
                         story_item = event.item_id
