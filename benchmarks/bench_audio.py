@@ -192,7 +192,7 @@ def run_sessions(kind: str, base: str, count: int, seconds: float) -> tuple[Stat
     import anyio
     import openai  # noqa: F401
 
-    import realtime_anyio.audio  # noqa: F401
+    import realtime_anyio.audio
     import realtime_anyio.events  # noqa: F401
 
     cpu = time.process_time()
