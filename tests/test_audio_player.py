@@ -352,3 +352,36 @@ async def test_player_pump_and_app_loop_share_events_under_load(
             tg.cancel_scope.cancel()
     assert len(seen) > 48 * 10_000  # over 20 s of audio went through
     assert bytes(played) == bytes(seen)
+
+
+@REALTIME
+async def test_truncating_mid_stream_without_a_cancel(realtime_server: FakeRealtimeServer) -> None:
+    """The service accepts a truncate while the item is still streaming; so does the fake."""
+    realtime_server.script.reply_text(STORY)
+    with anyio.fail_after(15):
+        async with open_realtime(
+            model="gpt-realtime", websocket_base_url=realtime_server.url, api_key="sk-t"
+        ) as conn:
+            await conn.response.create()
+            received = 0
+            item = ""
+            async for event in conn:
+                if isinstance(event, ResponseOutputAudioDelta):
+                    item = event.item_id
+                    received += len(event.delta)
+                    if received >= 48 * 300:
+                        break
+            truncated = await conn.conversation.item.truncate(
+                item_id=item, content_index=0, audio_end_ms=200, wait=True
+            )
+            assert truncated.audio_end_ms == 200
+            with pytest.raises(ServerError, match="already shorter than"):
+                await conn.conversation.item.truncate(
+                    item_id=item, content_index=0, audio_end_ms=100_000, wait=True
+                )
+            await conn.wait_for(ResponseDone)
+            retrieved = await conn.conversation.item.retrieve(item_id=item, wait=True)
+            assert isinstance(retrieved.item, MessageItem)
+            part = retrieved.item.content[0]
+            assert isinstance(part, OutputAudioContent) and part.audio == part.audio[: 200 * 48]
+            assert isinstance(part.audio, bytes) and len(part.audio) == 200 * 48
