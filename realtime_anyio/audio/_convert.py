@@ -82,7 +82,10 @@ class AudioDecoder:
 async def convert_stream(
     source: AsyncIterable[bytes] | Iterable[bytes], converter: AudioEncoder | AudioDecoder
 ) -> AsyncIterator[bytes]:
-    """Run each chunk of ``source`` through ``converter``; the held-back tail comes last."""
+    """Run each chunk of ``source`` through ``converter``; the held-back tail comes last.
+
+    Cancellation: safe; the converter keeps its state (use a new one for a new stream).
+    """
     if isinstance(source, AsyncIterable):
         async for chunk in source:
             out = converter.process(chunk)

@@ -21,6 +21,7 @@ import msgspec
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from .._errors import ConnectionClosed
 from ..events import (
     ConversationItemDelete,
     ConversationItemDeleted,
@@ -195,6 +196,7 @@ class AudioPlayer:
         self._room: anyio.Event | None = None
         self._lock = anyio.Lock()
         self._sent: set[str] = set()
+        self._connection_closed = False
         self._errors: list[ErrorDetails] = []
         self._received = 0
         self._dropped = 0
@@ -498,7 +500,7 @@ class AudioPlayer:
                 await self._send_deletes()
                 if self.sideband:
                     await self._send(OutputAudioBufferClear())
-                completed = True
+                completed = not self._connection_closed
             record = Interruption(
                 reason=reason,
                 cuts=tuple(cuts),
@@ -551,8 +553,13 @@ class AudioPlayer:
         | OutputAudioBufferClear,
     ) -> None:
         conn = self._conn
-        if conn is None:
+        if conn is None or self._connection_closed:
             return
         event_id = conn.next_event_id()
         self._sent.add(event_id)
-        await conn.send(msgspec.structs.replace(event, event_id=event_id))
+        try:
+            await conn.send(msgspec.structs.replace(event, event_id=event_id))
+        except ConnectionClosed:
+            # Closing under a barge-in is not the player's error to raise: the app's own loop
+            # reports the close; the server forgets the conversation anyway.
+            self._connection_closed = True

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 
 from ._formats import PCM16_24K, WireFormat
 
@@ -56,7 +57,10 @@ async def chunked(
     source: AudioSource, *, format: WireFormat = PCM16_24K, chunk_ms: int = 20
 ) -> AsyncGenerator[bytes, None]:
     """Re-cut ``source`` into chunks of exactly ``chunk_ms`` (the last may be shorter, but is
-    always whole samples; a stray half sample at the very end is dropped)."""
+    always whole samples; a stray half sample at the very end is dropped).
+
+    Cancellation: safe; an async generator source is closed with it.
+    """
     size = format.size(chunk_ms)
     if size <= 0:
         raise ValueError("chunk_ms is too small for this format")
@@ -115,4 +119,6 @@ async def pump_audio(
             await append(chunk)
             count += 1
             size_sent += len(chunk)
+    if not count:
+        await anyio.lowlevel.checkpoint()
     return PumpResult(count, size_sent, format.ms(size_sent), worst)
