@@ -243,12 +243,18 @@ class Speaker:
         """
         await anyio.lowlevel.checkpoint()
         # Polled: the audio thread cannot set an anyio Event without risking a wait.
-        while self._queued_device_ms() > self.buffer_ms:  # noqa: ASYNC110
+        while not self.write_nowait(audio):  # noqa: ASYNC110
             await anyio.sleep(self.block_ms / 2000)
+
+    def write_nowait(self, audio: bytes) -> bool:
+        """Queue ``audio`` if no more than ``buffer_ms`` is queued; False otherwise."""
+        if self._queued_device_ms() > self.buffer_ms:
+            return False
         pcm = self._decoder.process(audio)
         self._written += len(audio)
         self._fed += len(pcm)
         self._chunks.append(pcm)
+        return True
 
     async def clear(self) -> int:
         """Drop what is queued for the device; returns the played position.

@@ -13,6 +13,7 @@ import sys
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from operator import mul
 
 __all__ = [
@@ -202,8 +203,12 @@ def _decode_tables(expand: Callable[[int], int]) -> tuple[bytes, bytes]:
     return bytes(low), bytes(high)
 
 
-_ULAW_ENCODE = _encode_table(_ulaw_compress)
-_ALAW_ENCODE = _encode_table(_alaw_compress)
+@cache
+def _table(name: str) -> bytes:
+    """The 64 KiB encoder tables, built on first use (about 0.1 s each), not at import."""
+    return _encode_table(_ulaw_compress if name == "ulaw" else _alaw_compress)
+
+
 _ULAW_DECODE = _decode_tables(_ulaw_expand)
 _ALAW_DECODE = _decode_tables(_alaw_expand)
 
@@ -234,12 +239,12 @@ def _decode(data: bytes | bytearray | memoryview, tables: tuple[bytes, bytes]) -
 
 def pcm16_to_ulaw(pcm: bytes | bytearray | memoryview) -> bytes:
     """PCM16 to G.711 µ-law, one byte per sample, bit-exact with ITU-T G.191 (same rate)."""
-    return _encode(pcm, _ULAW_ENCODE)
+    return _encode(pcm, _table("ulaw"))
 
 
 def pcm16_to_alaw(pcm: bytes | bytearray | memoryview) -> bytes:
     """PCM16 to G.711 A-law, one byte per sample, bit-exact with ITU-T G.191 (same rate)."""
-    return _encode(pcm, _ALAW_ENCODE)
+    return _encode(pcm, _table("alaw"))
 
 
 def ulaw_to_pcm16(data: bytes | bytearray | memoryview) -> bytes:

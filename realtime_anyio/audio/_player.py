@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import anyio
 import anyio.lowlevel
@@ -122,6 +122,11 @@ class PlayerStatistics:
     errors: tuple[ErrorDetails, ...]
 
 
+@runtime_checkable
+class _WritesNowait(Protocol):
+    def write_nowait(self, audio: bytes) -> bool: ...
+
+
 @dataclass(eq=False)
 class _Item:
     item_id: str
@@ -204,6 +209,10 @@ class AudioPlayer:
         self._truncated_ok = 0
         self._deleted_ok = 0
         self.last_interruption: Interruption | None = None
+        # Sinks may offer a synchronous ``write_nowait(audio) -> bool`` fast path.
+        self._write_nowait: Callable[[bytes], bool] | None = (
+            sink.write_nowait if isinstance(sink, _WritesNowait) else None
+        )
 
     # -- public queries ---------------------------------------------------------------------
 
@@ -284,6 +293,8 @@ class AudioPlayer:
                     except (anyio.EndOfStream, anyio.ClosedResourceError):
                         break
                     self._handle(event)
+                    # Whatever else is already buffered is handled without a checkpoint each.
+                    self._drain()
                     await self._after_event()
                 tg.cancel_scope.cancel()
         finally:
@@ -421,9 +432,12 @@ class AudioPlayer:
         item.received += size
         self._received += size
         self._end += size
+        wake = self._writer_wake
+        if wake is not None and self._write_nowait is not None and self._write_nowait(audio):
+            # The writer is idle and the sink took it at once: no task switch for this chunk.
+            return
         self._queue.append(audio)
         self._queued += size
-        wake = self._writer_wake
         if wake is not None:
             self._writer_wake = None
             wake.set()

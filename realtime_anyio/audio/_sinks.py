@@ -26,7 +26,9 @@ class AudioSink(Protocol):
     """What :class:`~realtime_anyio.audio.AudioPlayer` writes to.
 
     ``write`` may wait (a full device buffer); it must be cancellation-safe: a cancelled write
-    accepted all of the chunk or none of it. ``played_bytes`` is cheap and synchronous.
+    accepted all of the chunk or none of it. A sink may also offer ``write_nowait(audio) ->
+    bool`` (take the chunk now if it can, without waiting); the player then skips a task switch
+    per chunk. ``played_bytes`` is cheap and synchronous.
     ``clear`` stops playback at once, drops whatever was written but not yet played and returns
     ``played_bytes`` as of that moment; afterwards the written count equals the played count.
     """
@@ -94,6 +96,16 @@ class VirtualSpeaker:
             await anyio.sleep_until(wake)
         else:
             await anyio.lowlevel.checkpoint()
+        self._accept(audio)
+
+    def write_nowait(self, audio: bytes) -> bool:
+        """Queue ``audio`` if the buffer has room now; False (nothing queued) otherwise."""
+        if self._ends_at() - self.buffer_ms / 1000 > anyio.current_time():
+            return False
+        self._accept(audio)
+        return True
+
+    def _accept(self, audio: bytes) -> None:
         now = anyio.current_time()
         if now >= self._ends_at():  # the buffer ran dry: a new run starts now
             self._run_base += self._run_bytes
@@ -149,8 +161,13 @@ class WavSink:
         Cancellation: safe; the chunk is written whole or not at all.
         """
         await anyio.lowlevel.checkpoint()
+        self.write_nowait(audio)
+
+    def write_nowait(self, audio: bytes) -> bool:
+        """Append ``audio`` to the file now; always True."""
         self._file.writeframes(self._decode(audio))
         self._written += len(audio)
+        return True
 
     def played_bytes(self) -> int:
         """Bytes written to the file."""
