@@ -7,9 +7,11 @@ that was played, and that no event of the player's drew an error.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import pytest
@@ -35,6 +37,7 @@ from realtime_anyio.events import (
     function_call_output,
 )
 from realtime_anyio.testing import FakeRealtimeServer, Say, ToolCall
+from realtime_anyio.transport import ConnectRequest, memory_transport_pair
 
 STORY = "Once upon a time, in a small town by the sea, there lived a keeper of a lighthouse."
 REALTIME = pytest.mark.realtime_server(pacing="realtime")
@@ -385,3 +388,33 @@ async def test_truncating_mid_stream_without_a_cancel(realtime_server: FakeRealt
             part = retrieved.item.content[0]
             assert isinstance(part, OutputAudioContent) and part.audio == part.audio[: 200 * 48]
             assert isinstance(part.audio, bytes) and len(part.audio) == 200 * 48
+
+
+async def test_sideband_barge_in_clears_the_call_output() -> None:
+    """On a WebRTC/SIP sideband socket no audio arrives; barge-in cancels and clears the call."""
+    client, peer = memory_transport_pair(max_buffer=64)
+
+    async def factory(request: ConnectRequest) -> Any:
+        return client
+
+    hello = {"type": "session.created", "session": {"type": "realtime"}}
+    created = {"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}}
+    with anyio.fail_after(10):
+        await peer.send_text(json.dumps(hello))
+        async with (
+            open_realtime(model="m", api_key="k", transport=factory) as conn,
+            anyio.create_task_group() as tg,
+        ):
+            player = AudioPlayer(VirtualSpeaker(), sideband=True)
+            await tg.start(player.run, conn)
+            await peer.send_text(json.dumps(created))
+            await conn.wait_for(ResponseCreated)
+            cut = await player.interrupt()
+            assert cut.cancelled == ("resp_1",) and cut.completed
+            sent = [json.loads(await peer.receive()) for _ in range(2)]
+            assert [e["type"] for e in sent] == ["response.cancel", "output_audio_buffer.clear"]
+            assert sent[0]["response_id"] == "resp_1"
+            again = await player.interrupt()
+            assert again.cancelled == ()
+            tg.cancel_scope.cancel()
+    await peer.aclose()
