@@ -386,8 +386,8 @@ async def test_truncating_mid_stream_without_a_cancel(realtime_server: FakeRealt
             retrieved = await conn.conversation.item.retrieve(item_id=item, wait=True)
             assert isinstance(retrieved.item, MessageItem)
             part = retrieved.item.content[0]
-            assert isinstance(part, OutputAudioContent) and part.audio == part.audio[: 200 * 48]
-            assert isinstance(part.audio, bytes) and len(part.audio) == 200 * 48
+            assert isinstance(part, OutputAudioContent) and isinstance(part.audio, bytes)
+            assert len(part.audio) == 200 * 48
 
 
 async def test_sideband_barge_in_clears_the_call_output() -> None:
