@@ -22,6 +22,7 @@ from realtime_anyio.audio import (
     pcm16_to_ulaw,
     read_wav,
     resample,
+    silence,
     soxr_available,
     speech,
     stereo_to_mono,
@@ -215,3 +216,20 @@ def test_wav_widths_channels_and_float(tmp_path: Path) -> None:
     assert len(read_wav(path, rate=None)) == 16000
     with pytest.raises(ValueError, match="RIFF"):
         decode_wav(b"nope")
+
+
+@pytest.mark.parametrize(("src", "dst"), [(24000, 8000), (8000, 24000), (16000, 24000)])
+def test_big_integer_kernel_matches_the_dot_products(
+    src: int, dst: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import realtime_anyio.audio._resample as engine
+
+    # Full scale with sharp edges: the filter overshoots and the kernel must clip, not wrap.
+    signal = tone(700, 0.3, amplitude=1.0, rate=src) + silence(0.05, rate=src)
+    signal += speech("Fast and exact.", rate=src)
+    fast = array("h", resample(signal, src, dst, engine="python"))
+    monkeypatch.setattr(engine, "_BIGINT_MAX_RATIO", 0)
+    slow = array("h", resample(signal, src, dst, engine="python"))
+    assert len(fast) == len(slow)
+    assert max(abs(a - b) for a, b in zip(fast, slow, strict=True)) <= 1
+    assert max(fast) == 32767 and min(fast) == -32768
