@@ -22,6 +22,7 @@ from realtime_anyio.audio import (
     AudioSink,
     CallbackSink,
     VirtualSpeaker,
+    WavSink,
     pump_audio,
     silence,
     speech,
@@ -416,5 +417,59 @@ async def test_sideband_barge_in_clears_the_call_output() -> None:
             assert sent[0]["response_id"] == "resp_1"
             again = await player.interrupt()
             assert again.cancelled == ()
+            tg.cancel_scope.cancel()
+    await peer.aclose()
+
+
+async def test_old_item_records_are_forgotten(tmp_path: Any) -> None:
+    client, peer = memory_transport_pair(max_buffer=2048)
+
+    async def factory(request: ConnectRequest) -> Any:
+        return client
+
+    def delta(n: int) -> str:
+        return json.dumps(
+            {
+                "type": "response.output_audio.delta",
+                "response_id": "resp_1",
+                "item_id": f"item_{n}",
+                "output_index": n,
+                "content_index": 0,
+                "delta": "AAAA",
+            }
+        )
+
+    with anyio.fail_after(20), WavSink(tmp_path / "out.wav") as sink:
+        await peer.send_text(json.dumps({"type": "session.created", "session": {}}))
+        async with (
+            open_realtime(model="m", api_key="k", transport=factory) as conn,
+            anyio.create_task_group() as tg,
+        ):
+            player = AudioPlayer(sink)
+            await tg.start(player.run, conn)
+            for n in range(700):
+                await peer.send_text(delta(n))
+                await peer.send_text(
+                    json.dumps(
+                        {
+                            "type": "response.output_audio.done",
+                            "response_id": "resp_1",
+                            "item_id": f"item_{n}",
+                            "output_index": n,
+                            "content_index": 0,
+                        }
+                    )
+                )
+            received = 0
+            async for event in conn:
+                if isinstance(event, ResponseOutputAudioDelta):
+                    received += 1
+                    if received == 700:
+                        break
+            await player.wait_idle()
+            stats = player.statistics()
+            assert stats.items <= 512
+            assert stats.received_ms == 700 * 3 / 48
+            assert player.received_ms("item_699") == 3 / 48
             tg.cancel_scope.cancel()
     await peer.aclose()

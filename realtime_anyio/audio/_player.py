@@ -72,6 +72,9 @@ _EVENTS = (
 
 Action = Literal["kept", "truncated", "deleted"]
 
+#: Item records kept (the oldest finished ones are forgotten beyond this).
+_MAX_ITEMS = 512
+
 
 @dataclass(frozen=True)
 class ItemCut:
@@ -366,8 +369,12 @@ class AudioPlayer:
             if isinstance(event.response.id, str):
                 self._active[event.response.id] = None
         elif isinstance(event, ResponseDone):
-            if isinstance(event.response.id, str):
-                self._active.pop(event.response.id, None)
+            response_id = event.response.id
+            if isinstance(response_id, str):
+                self._active.pop(response_id, None)
+                # No audio follows a response.done: its cut state is no longer needed.
+                self._interrupted.discard(response_id)
+                self._cancel_sent.discard(response_id)
         elif isinstance(event, ResponseOutputItemAdded):
             item_id = event.item.id
             if (
@@ -409,12 +416,21 @@ class AudioPlayer:
         """The item's record; ``None`` (and a deletion scheduled) for a cut response's new item."""
         item = self._items.get(item_id)
         if item is None:
+            if len(self._items) >= _MAX_ITEMS:
+                self._forget_old_items()
             item = self._items[item_id] = _Item(item_id, response_id, content_index)
             if response_id in self._interrupted:
                 # Part of a response that was barged in on: never heard, so it goes.
                 item.state = "deleted"
                 self._to_delete.append(item_id)
         return None if item.state is not None else item
+
+    def _forget_old_items(self) -> None:
+        """Drop the oldest records that can no longer change (decided, or heard in full)."""
+        position = self.sink.played_bytes()
+        for item_id, item in list(self._items.items())[: _MAX_ITEMS // 2]:
+            if item.state is not None or (item.complete and item.played(position) >= item.received):
+                del self._items[item_id]
 
     def _on_audio(self, event: ResponseOutputAudioDelta) -> None:
         audio = event.delta
@@ -570,6 +586,8 @@ class AudioPlayer:
         if conn is None or self._connection_closed:
             return
         event_id = conn.next_event_id()
+        if len(self._sent) >= _MAX_ITEMS:
+            self._sent.clear()  # old ids only matter for an error that never came
         self._sent.add(event_id)
         try:
             await conn.send(msgspec.structs.replace(event, event_id=event_id))
