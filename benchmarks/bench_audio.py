@@ -11,7 +11,8 @@ CLOCK_MONOTONIC time, and reads what the client appends.
   engine).
 * one session: CPU of the client process per second of full-duplex audio (24 kHz both ways,
   20 ms chunks): ours = ``pump_audio`` + ``AudioPlayer`` into a ``VirtualSpeaker`` + the app's
-  own ``async for`` loop; the official SDK = a paced append task (base64 by hand) + a ``recv``
+  own ``async for`` loop (``:fed``: that loop feeds the player instead of a subscription);
+  the official SDK = a paced append task (base64 by hand) + a ``recv``
   loop that decodes each delta and queues it for a speaker.
 * scale: the largest number of such sessions one process keeps in real time (p99 send lateness
   and p99 receive latency both under 20 ms), found by doubling then bisecting.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import functools
 import os
 import subprocess
 import sys
@@ -121,7 +123,7 @@ class Stats:
             self.receive_late.append(late_ms)
 
 
-async def ours_session(base: str, seconds: float, stats: Stats) -> None:
+async def ours_session(base: str, seconds: float, stats: Stats, feed: bool = False) -> None:
     import anyio
 
     from realtime_anyio import open_realtime
@@ -137,7 +139,7 @@ async def ours_session(base: str, seconds: float, stats: Stats) -> None:
         anyio.create_task_group() as tg,
     ):
         player = AudioPlayer(VirtualSpeaker(buffer_ms=200))
-        await tg.start(player.run, conn)
+        await tg.start(functools.partial(player.run, conn, feed=feed))
 
         class Timed:  # records each append's lateness against its due time
             def __init__(self) -> None:
@@ -158,6 +160,8 @@ async def ours_session(base: str, seconds: float, stats: Stats) -> None:
         tg.start_soon(pump_audio, Proxy(), PCM_20MS * n)  # type: ignore[arg-type]
         got = 0
         async for event in conn:
+            if feed:
+                player.feed(event)
             if isinstance(event, ResponseOutputAudioDelta):
                 sent = int(event.event_id.split("_")[1])  # type: ignore[union-attr]
                 stats.receive(got, (time.monotonic_ns() - sent) / 1e6)
@@ -213,7 +217,7 @@ def run_sessions(kind: str, base: str, count: int, seconds: float) -> tuple[Stat
     if kind == "official":
         asyncio.run(official_session(base, 0.2, warm))
     else:
-        anyio.run(ours_session, base, 0.2, warm, backend=kind.partition("+")[0])
+        anyio.run(ours_session, base, 0.2, warm, backend=kind.partition("+")[0].split(":")[0])
     cpu = time.process_time()
     if kind == "official":
 
@@ -222,12 +226,14 @@ def run_sessions(kind: str, base: str, count: int, seconds: float) -> tuple[Stat
 
         asyncio.run(main_official())
     else:
-        backend, _, loop = kind.partition("+")
+        name, _, mode = kind.partition(":")
+        backend, _, loop = name.partition("+")
+        feed = mode == "fed"
 
         async def main_ours() -> None:
             async with anyio.create_task_group() as tg:
                 for _ in range(count):
-                    tg.start_soon(ours_session, base, seconds, stats)
+                    tg.start_soon(ours_session, base, seconds, stats, feed)
 
         options: dict[str, Any] = {"use_uvloop": True} if loop == "uvloop" else {}
         anyio.run(main_ours, backend=backend, backend_options=options)
@@ -292,7 +298,8 @@ def main() -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    kinds = ["official", "asyncio", "asyncio+uvloop", "trio"]
+    # ":fed": the app's loop feeds the player (no subscription, one wake-up fewer per event).
+    kinds = ["official", "asyncio", "asyncio:fed", "asyncio+uvloop:fed", "trio", "trio:fed"]
     try:
         assert server.stdout is not None
         base = f"ws://127.0.0.1:{int(server.stdout.readline())}/v1"

@@ -42,6 +42,8 @@ from realtime_anyio.transport import ConnectRequest, memory_transport_pair
 
 STORY = "Once upon a time, in a small town by the sea, there lived a keeper of a lighthouse."
 REALTIME = pytest.mark.realtime_server(pacing="realtime")
+#: The same cases with the app's loop feeding the player instead of a subscription.
+FEED = pytest.mark.parametrize("feed", [False, True], ids=["subscribed", "fed"])
 
 
 @dataclass
@@ -78,17 +80,21 @@ class App:
 
 
 @asynccontextmanager
-async def app(server: FakeRealtimeServer, sink: AudioSink) -> AsyncIterator[App]:
+async def app(
+    server: FakeRealtimeServer, sink: AudioSink, *, feed: bool = False
+) -> AsyncIterator[App]:
     async with (
         open_realtime(model="gpt-realtime", websocket_base_url=server.url, api_key="sk-t") as conn,
         anyio.create_task_group() as tg,
     ):
         player = AudioPlayer(sink)
-        await tg.start(player.run, conn)
+        await tg.start(functools.partial(player.run, conn, feed=feed))
         state = App(conn, player)
 
         async def loop() -> None:  # the app's own event loop, beside the player's
             async for event in conn:
+                if feed:
+                    player.feed(event)
                 state.events.append(event)
 
         tg.start_soon(loop)
@@ -139,11 +145,14 @@ async def gone(conn: RealtimeConnection, item_id: str) -> bool:
     return False
 
 
+@FEED
 @REALTIME
-async def test_played_zero_deletes_the_item(realtime_server: FakeRealtimeServer) -> None:
+async def test_played_zero_deletes_the_item(
+    realtime_server: FakeRealtimeServer, feed: bool
+) -> None:
     realtime_server.script.reply_text(STORY)
     with anyio.fail_after(15):
-        async with app(realtime_server, NeverPlays()) as a:
+        async with app(realtime_server, NeverPlays(), feed=feed) as a:
             await a.conn.response.create()
             item = await a.first_audio()
             await anyio.sleep(0.2)
@@ -153,11 +162,14 @@ async def test_played_zero_deletes_the_item(realtime_server: FakeRealtimeServer)
             assert await gone(a.conn, item)
 
 
+@FEED
 @REALTIME
-async def test_barge_in_before_the_first_delta(realtime_server: FakeRealtimeServer) -> None:
+async def test_barge_in_before_the_first_delta(
+    realtime_server: FakeRealtimeServer, feed: bool
+) -> None:
     realtime_server.script.reply_text(STORY, delay=0.3)
     with anyio.fail_after(15):
-        async with app(realtime_server, VirtualSpeaker()) as a:
+        async with app(realtime_server, VirtualSpeaker(), feed=feed) as a:
             await a.conn.response.create()
             created = await a.conn.wait_for(ResponseCreated)
             cut = await a.player.interrupt()
@@ -183,6 +195,8 @@ async def test_played_all_keeps_everything(realtime_server: FakeRealtimeServer) 
             assert cut.cuts == () and cut.cancelled == ()
             assert await a.kept_audio(item) == speaker.played_audio()
             assert a.player.transcript(item) == "A short answer."
+            with pytest.raises(RuntimeError, match="feed=True"):
+                a.player.feed(a.events[0])
 
 
 @REALTIME
@@ -243,12 +257,13 @@ async def test_barge_in_during_a_tool_call(realtime_server: FakeRealtimeServer) 
             )
 
 
+@FEED
 @REALTIME
-async def test_two_items_in_one_response(realtime_server: FakeRealtimeServer) -> None:
+async def test_two_items_in_one_response(realtime_server: FakeRealtimeServer, feed: bool) -> None:
     realtime_server.script.reply(Say("First, a short part."), Say(STORY))
     speaker = VirtualSpeaker(keep=True)
     with anyio.fail_after(20):
-        async with app(realtime_server, speaker) as a:
+        async with app(realtime_server, speaker, feed=feed) as a:
             await a.conn.response.create()
             first = await a.first_audio()
             second = await a.first_audio(other_than=first)
@@ -265,11 +280,12 @@ async def test_two_items_in_one_response(realtime_server: FakeRealtimeServer) ->
             assert await a.kept_audio(second) == heard[len(first_audio) :][: only.audio_end_ms * 48]
 
 
+@FEED
 @REALTIME
-async def test_two_triggers_85_ms_apart(realtime_server: FakeRealtimeServer) -> None:
+async def test_two_triggers_85_ms_apart(realtime_server: FakeRealtimeServer, feed: bool) -> None:
     realtime_server.script.reply_text(STORY)
     with anyio.fail_after(15):
-        async with app(realtime_server, VirtualSpeaker()) as a:
+        async with app(realtime_server, VirtualSpeaker(), feed=feed) as a:
             await a.conn.response.create()
             item = await a.first_audio()
             await a.until_played(item, 300)
@@ -285,13 +301,16 @@ async def test_two_triggers_85_ms_apart(realtime_server: FakeRealtimeServer) -> 
             assert len(kept) % 48 == 0
 
 
+@FEED
 @REALTIME
-async def test_server_vad_speech_started_barges_in(realtime_server: FakeRealtimeServer) -> None:
+async def test_server_vad_speech_started_barges_in(
+    realtime_server: FakeRealtimeServer, feed: bool
+) -> None:
     realtime_server.script.reply_text(STORY)
     realtime_server.script.reply_text("Sure.")
     speaker = VirtualSpeaker(keep=True)
     with anyio.fail_after(20):
-        async with app(realtime_server, speaker) as a, anyio.create_task_group() as tg:
+        async with app(realtime_server, speaker, feed=feed) as a, anyio.create_task_group() as tg:
             await a.conn.response.create()
             item = await a.first_audio()
             await a.until_played(item, 300)
@@ -310,8 +329,9 @@ async def test_server_vad_speech_started_barges_in(realtime_server: FakeRealtime
             assert done.response.id is not None
 
 
+@FEED
 async def test_player_pump_and_app_loop_share_events_under_load(
-    realtime_server: FakeRealtimeServer,
+    realtime_server: FakeRealtimeServer, feed: bool
 ) -> None:
     """A tiny subscription buffer and a slow app loop: nobody loses or steals an event."""
     long_story = " ".join([STORY] * 6)
@@ -335,12 +355,14 @@ async def test_player_pump_and_app_loop_share_events_under_load(
                 session={"type": "realtime", "audio": {"input": {"turn_detection": None}}}
             )
             player = AudioPlayer(CallbackSink(forward), subscription_buffer=4)
-            await tg.start(player.run, conn)
+            await tg.start(functools.partial(player.run, conn, feed=feed))
             tg.start_soon(functools.partial(pump_audio, conn, speech(long_story), realtime=False))
             await conn.response.create()
             done = 0
             count = 0
             async for event in conn:
+                if feed:
+                    player.feed(event)
                 count += 1
                 if count % 25 == 0:
                     await anyio.sleep(0.002)  # the app is busy now and then

@@ -205,6 +205,8 @@ class AudioPlayer:
         self._lock = anyio.Lock()
         self._sent: set[str] = set()
         self._connection_closed = False
+        self._feeding = False
+        self._kick: anyio.Event | None = None
         self._errors: list[ErrorDetails] = []
         self._received = 0
         self._dropped = 0
@@ -272,9 +274,16 @@ class AudioPlayer:
         self,
         conn: RealtimeConnection,
         *,
+        feed: bool = False,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Play the connection's response audio until cancelled or the connection closes.
+
+        By default the player reads its own copy of the events (``conn.subscribe``). With
+        ``feed=True`` it takes no subscription: pass every event of your ``async for event in
+        conn`` loop to :meth:`feed`. That saves the player's task wake-up per event (for many
+        sessions in one process); the player's audio buffer then applies no backpressure to
+        the connection (it holds what the server sends; see ``statistics().buffered_ms``).
 
         Cancellation: the normal way to stop it; audio still queued is dropped and the sink is
         left as it is (close it yourself).
@@ -282,27 +291,60 @@ class AudioPlayer:
         if self._conn is not None:
             raise RuntimeError("this AudioPlayer is already running")
         self._conn = conn
+        self._feeding = feed
         try:
-            async with (
-                conn.subscribe(*_EVENTS, max_buffer=self._subscription_buffer) as events,
-                anyio.create_task_group() as tg,
-            ):
-                self._events = events
-                tg.start_soon(self._writer, name="audio-player-writer")
-                task_status.started()
-                while True:
-                    try:
-                        event = await events.receive()
-                    except (anyio.EndOfStream, anyio.ClosedResourceError):
-                        break
-                    self._handle(event)
-                    # Whatever else is already buffered is handled without a checkpoint each.
-                    self._drain()
-                    await self._after_event()
-                tg.cancel_scope.cancel()
+            if feed:
+                await self._run_fed(task_status)
+            else:
+                await self._run_subscribed(conn, task_status)
         finally:
             self._events = None
             self._conn = None
+            self._kick = None
+
+    async def _run_fed(self, task_status: TaskStatus[None]) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._writer, name="audio-player-writer")
+            task_status.started()
+            while True:
+                self._kick = anyio.Event()
+                await self._kick.wait()
+                await self._after_event()
+
+    async def _run_subscribed(
+        self, conn: RealtimeConnection, task_status: TaskStatus[None]
+    ) -> None:
+        async with (
+            conn.subscribe(*_EVENTS, max_buffer=self._subscription_buffer) as events,
+            anyio.create_task_group() as tg,
+        ):
+            self._events = events
+            tg.start_soon(self._writer, name="audio-player-writer")
+            task_status.started()
+            while True:
+                try:
+                    event = await events.receive()
+                except (anyio.EndOfStream, anyio.ClosedResourceError):
+                    break
+                self._handle(event)
+                # Whatever else is already buffered is handled without a checkpoint each.
+                self._drain()
+                await self._after_event()
+            tg.cancel_scope.cancel()
+
+    def feed(self, event: ReceivedEvent) -> None:
+        """Give the player one event from your loop (only with ``run(conn, feed=True)``).
+
+        Cheap for events the player does not use. A barge-in trigger or a deletion it causes
+        is carried out by the player's task right after.
+        """
+        if not self._feeding:
+            raise RuntimeError("feed() is for a player started with run(conn, feed=True)")
+        self._handle(event)
+        kick = self._kick
+        if kick is not None and (self._trigger is not None or self._to_delete):
+            self._kick = None
+            kick.set()
 
     async def _after_event(self) -> None:
         if self._trigger is not None:
@@ -310,7 +352,7 @@ class AudioPlayer:
             await self._interrupt(reason)
         if self._to_delete:
             await self._send_deletes()
-        while self._queued > self._max_buffer:
+        while self._queued > self._max_buffer and not self._feeding:
             # Over the cap: wait for the sink, but keep taking events (a barge-in must not
             # wait for minutes of queued audio to play out).
             self._room = anyio.Event()
