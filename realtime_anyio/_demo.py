@@ -5,7 +5,10 @@ paced in real time, and a client that uses only the public API (``open_realtime`
 events). Four turns: a text exchange; a spoken question (a generated WAV pumped in at real time)
 that makes the model call a tool and answer aloud (the answer is written to a WAV); and a long
 spoken story that the user interrupts, which the client truncates at the position its simulated
-speaker had played.
+speaker had played. The audio side is the public :mod:`realtime_anyio.audio` API: the question
+is pumped with :func:`~realtime_anyio.audio.pump_audio`, the story plays through an
+:class:`~realtime_anyio.audio.AudioPlayer` into a virtual speaker, and the player's barge-in
+truncates it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import anyio
 from . import events as ev
 from ._connection import RealtimeConnection, ReceivedEvent
 from ._open import open_realtime
-from .testing import FakeRealtimeServer, Say, Script, ToolCall, silence, speech, write_wav
+from .audio import AudioPlayer, VirtualSpeaker, pump_audio, silence, speech, write_wav
+from .testing import FakeRealtimeServer, Say, Script, ToolCall
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -99,14 +103,9 @@ class _Demo:
     async def receive(self) -> ReceivedEvent:
         return await self.conn.receive()
 
-    async def pump(self, pcm: bytes, chunk_ms: int = 100) -> None:
-        """Stream ``pcm`` like a microphone: one chunk every ``chunk_ms`` of (scaled) time."""
-        size = chunk_ms * 48
-        began = anyio.current_time()
-        for index, start in enumerate(range(0, len(pcm), size)):
-            await self.send(ev.InputAudioBufferAppend(audio=pcm[start : start + size]))
-            due = began + (index + 1) * chunk_ms / 1000 / self.speed
-            await anyio.sleep(max(0.0, due - anyio.current_time()))
+    async def pump(self, pcm: bytes) -> None:
+        """Stream ``pcm`` like a microphone, at the conversation's speed."""
+        await pump_audio(self.conn, pcm, chunk_ms=100, speed=self.speed)
 
     # -- turn 1: text -------------------------------------------------------------------------
 
@@ -197,27 +196,23 @@ class _Demo:
         self.say(f"you (text): {prompt}")
         await self.send(ev.ConversationItemCreate(item=ev.user_text(prompt)))
         await self.send(ev.ResponseCreate())
+        player = AudioPlayer(VirtualSpeaker(speed=self.speed))
         story_item: str | None = None
-        received_ms = 0.0
-        playback_start: float | None = None
         interrupted = False
         interruption = speech(INTERRUPTION, voice="echo") + silence(0.4)
         async with anyio.create_task_group() as tg:
+            await tg.start(player.run, self.conn)
             while True:
                 event = await self.receive()
-                if playback_start is not None and not interrupted:
-                    played = (anyio.current_time() - playback_start) * self.speed
-                    if played >= PLAY_BEFORE_INTERRUPTING:
-                        interrupted = True
-                        self.say(f'you interrupt (voice): "{INTERRUPTION}"')
-                        tg.start_soon(self.pump, interruption)
+                played = 0.0 if story_item is None else player.played_ms(story_item)
+                if not interrupted and played >= PLAY_BEFORE_INTERRUPTING * 1000:
+                    interrupted = True
+                    self.say(f'you interrupt (voice): "{INTERRUPTION}"')
+                    tg.start_soon(self.pump, interruption)
                 if isinstance(event, ev.ResponseOutputAudioDelta):
                     if story_item is None:
                         story_item = event.item_id
-                        playback_start = anyio.current_time()
                         self.say("model (voice): starts the story; the demo's speaker plays it")
-                    if event.item_id == story_item:
-                        received_ms += len(event.delta) / 48
                 elif isinstance(event, ev.InputAudioBufferSpeechStarted):
                     self.say(f"  server VAD: speech started at {event.audio_start_ms} ms")
                 elif isinstance(event, ev.ResponseDone):
@@ -226,28 +221,19 @@ class _Demo:
                     reason = (
                         details.reason if isinstance(details, ev.ResponseStatusDetails) else None
                     )
-                    if status == "cancelled" and story_item is not None and playback_start:
-                        played_ms = int(
-                            min(
-                                received_ms,
-                                (anyio.current_time() - playback_start) * 1000 * self.speed,
-                            )
-                        )
+                    if status == "cancelled":
                         self.say(f"  response cancelled by the server ({reason})")
-                        await self.send(
-                            ev.ConversationItemTruncate(
-                                item_id=story_item, content_index=0, audio_end_ms=played_ms
-                            )
-                        )
-                        self.say(
-                            f"  truncated the story at {played_ms} ms played "
-                            f"(of {int(received_ms)} ms received)"
-                        )
                     elif status == "completed":
                         self.say(f'model (voice): "{_transcript_of(event)}"')
                         tg.cancel_scope.cancel()
                         return
                 elif isinstance(event, ev.ConversationItemTruncated):
+                    # The player sent the truncate at the position its speaker had played.
+                    self.say(
+                        f"  the player truncated the story at {event.audio_end_ms} ms played "
+                        f"(of {player.received_ms(event.item_id):.0f} ms received): "
+                        f'"{player.transcript(event.item_id)}"'
+                    )
                     self.say("  server confirmed the truncation")
                 else:
                     self._report_error(event)

@@ -36,7 +36,8 @@ from ._connection import RealtimeConnection
 from ._errors import RealtimeError
 from ._open import open_realtime
 from ._version import __version__
-from .testing import FakeRealtimeServer, read_wav, write_wav
+from .audio import chunked, read_wav, write_wav
+from .testing import FakeRealtimeServer
 
 __all__ = ["main"]
 
@@ -398,12 +399,13 @@ async def _talk(args: argparse.Namespace) -> None:
                 },
             }
         )
-        chunk = 48000  # one second per append
         show_bar = seconds >= PROGRESS_FROM_SECONDS
-        for start in range(0, len(pcm), chunk):
-            await conn.input_audio_buffer.append(pcm[start : start + chunk])
+        sent = 0
+        async for chunk in chunked(pcm, chunk_ms=1000):  # one second per append
+            await conn.input_audio_buffer.append(chunk)
+            sent += len(chunk)
             if show_bar:
-                _progress(sys.stderr, min(len(pcm), start + chunk) / 48000, seconds, "sending")
+                _progress(sys.stderr, sent / 48000, seconds, "sending")
         await conn.input_audio_buffer.commit()
         await conn.response.create()
         reply = bytearray()

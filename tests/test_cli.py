@@ -62,6 +62,7 @@ def test_demo_runs_end_to_end(tmp_path: Path, backend: str) -> None:
         "-> reply.wav",
         "response cancelled by the server (turn_detected)",
         "truncated the story at",
+        "server confirmed the truncation",
         "Sure, I'll stop there.",
         "WAV files:",
     ):

@@ -311,6 +311,10 @@ class Responses(MachineCore):
             "content_index": 0,
         }
         yield self._emit({"type": "response.content_part.added", **ids, "part": part})
+        stored_item = self.conversation.get(item_id) if response.in_conversation else None
+        if stored_item is not None and audio_mode:
+            # The part exists from here on, so a client may truncate the item mid-stream.
+            stored_item["content"] = [{"type": "output_audio", "transcript": ""}]
         tokens = split_tokens(say.text) or [""]
         written = ""
         if audio_mode:
