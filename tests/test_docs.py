@@ -17,7 +17,8 @@ A new page under docs/ is collected without any change to this file. Each block 
    so where they use them): ``conn`` (an open connection to the fake server), ``rt`` (a
    ``Realtime`` client for it), ``server`` (the ``FakeRealtimeServer``), the modules ``anyio``,
    ``json``, ``os`` and ``pytest``, and every public name of ``realtime_anyio``,
-   ``realtime_anyio.events`` and ``realtime_anyio.testing``. A fragment must still define
+   ``realtime_anyio.events``, ``realtime_anyio.testing``, ``realtime_anyio.audio``,
+   ``realtime_anyio.conversation`` and ``realtime_anyio.tools``. A fragment must still define
    everything else it uses.
 
 Markers: HTML comment lines right above a block's opening fence (invisible on the rendered page,
@@ -26,7 +27,7 @@ visible to anyone editing it), one per line:
 * ``<!-- docs-test: given NAME, NAME -->``: the fragment uses values the surrounding text says come
   from elsewhere (your microphone, the call id a webhook delivered). The test supplies a stand-in
   for each from ``GIVEN`` below (``offer_sdp``, ``call_id``, ``microphone``, ``speaker``, ``pcm``,
-  ``play``, ``event``, ``call``, ``log``, ``token_provider``); add one there when a page needs
+  ``source``, ``sink``, ``play``, ``event``, ``call``, ``log``, ``token_provider``); add one there when a page needs
   a new one.
 * ``<!-- docs-test: backend trio -->``: the block runs on that backend only (a trio-only API).
 * ``<!-- docs-test: serve URL -->``: the block names a remote endpoint (an Azure resource); the
@@ -45,7 +46,7 @@ import ast
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,11 @@ import anyio.lowlevel
 import pytest
 
 import realtime_anyio
+import realtime_anyio.audio
+import realtime_anyio.conversation
 import realtime_anyio.events
 import realtime_anyio.testing
+import realtime_anyio.tools
 from realtime_anyio import Realtime, open_realtime
 from realtime_anyio.testing import FakeRealtimeServer
 
@@ -182,7 +186,7 @@ CASES = list(_cases())
 
 
 #: Blocks that may opt out of running, at most: each one is a page that can rot.
-MAX_OPT_OUTS = 2
+MAX_OPT_OUTS = 3
 
 
 def test_opt_outs_are_few_and_explained() -> None:
@@ -252,7 +256,14 @@ def _run_program(block: Block, backend: str | None, given: dict[str, Any]) -> No
 async def _run_fragment(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
     namespace: dict[str, Any] = {"__name__": "__docs__", "anyio": anyio, "os": os, "pytest": pytest}
     namespace["json"] = __import__("json")
-    for module in (realtime_anyio, realtime_anyio.events, realtime_anyio.testing):
+    for module in (
+        realtime_anyio,
+        realtime_anyio.events,
+        realtime_anyio.testing,
+        realtime_anyio.audio,
+        realtime_anyio.conversation,
+        realtime_anyio.tools,
+    ):
         namespace.update({name: getattr(module, name) for name in module.__all__})
     with anyio.fail_after(BLOCK_TIMEOUT):
         async with FakeRealtimeServer() as server:
@@ -302,13 +313,24 @@ class _Speaker:
         self.played += len(pcm)
 
 
-async def _microphone() -> AsyncIterator[bytes]:
-    """A short spoken phrase then silence, in 20 ms chunks, enough for the server's VAD."""
-    pcm = realtime_anyio.testing.speech("Hello there") + realtime_anyio.testing.silence(1.0)
-    for start in range(0, len(pcm), 960):
+class _Microphone:
+    """A short spoken phrase then silence, in 20 ms chunks, enough for the server's VAD; then
+    nothing more, as a microphone does not run out (an iterator, not an async generator, so
+    that one abandoned mid-way leaves nothing to finalize)."""
+
+    def __init__(self) -> None:
+        pcm = realtime_anyio.testing.speech("Hello there") + realtime_anyio.testing.silence(1.0)
+        self._chunks = iter([pcm[start : start + 960] for start in range(0, len(pcm), 960)])
+
+    def __aiter__(self) -> _Microphone:
+        return self
+
+    async def __anext__(self) -> bytes:
         await anyio.lowlevel.checkpoint()
-        yield pcm[start : start + 960]
-    await anyio.sleep_forever()  # a microphone does not run out
+        for chunk in self._chunks:
+            return chunk
+        await anyio.sleep_forever()
+        raise StopAsyncIteration
 
 
 async def _value(value: Any) -> Any:
@@ -323,7 +345,9 @@ async def _call_id(server: FakeRealtimeServer) -> str:
 GIVEN: dict[str, Callable[[FakeRealtimeServer], Awaitable[Any]]] = {
     "offer_sdp": lambda _: _value(SDP_OFFER),
     "call_id": _call_id,
-    "microphone": lambda _: _value(_microphone),
+    "microphone": lambda _: _value(_Microphone),
+    "source": lambda _: _value(realtime_anyio.audio.tone(440, 0.2)),
+    "sink": lambda _: _value(realtime_anyio.audio.VirtualSpeaker()),
     "speaker": lambda _: _value(_Speaker()),
     "pcm": lambda _: _value(bytes(48000)),  # one second of 24 kHz PCM16 silence
     "play": lambda _: _value(lambda chunk: None),
