@@ -1,13 +1,10 @@
-"""A voice agent: mic in, speaker out, server-VAD turns, barge-in. ``--live``: the real API and
-your sound devices (default: the bundled server, a simulated user); ``asyncio``: on asyncio."""
+"""A voice agent: mic in, speaker out, server-VAD turns, barge-in (offline: a simulated user)."""
 
-import sys
+import argparse
 
 import anyio
 
-from realtime_anyio import audio, open_realtime
-from realtime_anyio.events import ResponseDone, ResponseOutputAudioTranscriptDone
-from realtime_anyio.testing import FakeRealtimeServer
+from realtime_anyio import audio, open_realtime, testing
 
 
 async def agent(mic: audio.AudioSource, speaker: audio.AudioSink, url: str | None = None) -> None:
@@ -19,22 +16,25 @@ async def agent(mic: audio.AudioSource, speaker: audio.AudioSink, url: str | Non
         await tg.start(player.run, conn)
         tg.start_soon(audio.pump_audio, conn, mic)  # 20 ms appends, paced on the anyio clock
         async for event in conn:  # the app's own loop: the player reads its own copy
-            if isinstance(event, ResponseOutputAudioTranscriptDone):
+            if event.type == "response.output_audio_transcript.done":
                 print(f"model: {player.transcript(event.item_id)!r}")  # only what was heard
-            elif isinstance(event, ResponseDone) and event.response.status == "completed":
+            elif event.type == "response.done" and event.response.status == "completed":
                 break
         tg.cancel_scope.cancel()
 
 
-async def main() -> None:
-    if "--live" in sys.argv:
+async def main(live: bool) -> None:
+    if live:
         async with audio.Microphone() as mic, audio.Speaker() as speaker:
             return await agent(mic, speaker)
     user = audio.speech("Tell me a story.") + audio.silence(1.5) + audio.speech("Stop!")
-    async with FakeRealtimeServer(pacing="realtime") as server:
+    async with testing.FakeRealtimeServer(pacing="realtime") as server:
         server.script.reply_text("Once upon a time, a lighthouse keeper collected the waves.")
         server.script.reply_text("Okay, I'll stop.")
         await agent(user + audio.silence(2.0), audio.VirtualSpeaker(), url=server.url)
 
 
-anyio.run(main, backend="asyncio" if "asyncio" in sys.argv else "trio")
+cli = argparse.ArgumentParser(description=__doc__)
+cli.add_argument("--backend", choices=["trio", "asyncio"], default="trio")
+cli.add_argument("--live", action="store_true", help="the real API and your sound devices")
+anyio.run(main, (args := cli.parse_args()).live, backend=args.backend)

@@ -23,7 +23,7 @@ def run(*args: str) -> str:
 def test_voice_agent(backend: str) -> None:
     path = EXAMPLES / "voice_agent.py"
     assert len(path.read_text().splitlines()) <= 40
-    lines = run(str(path), backend).splitlines()
+    lines = run(str(path), "--backend", backend).splitlines()
     # The story was cut where the user spoke; the answer to "Stop!" came whole.
     assert lines[0].startswith("model: 'Once upon a time") and "waves" not in lines[0]
     assert lines[1] == 'model: "Okay, I\'ll stop."'

@@ -27,8 +27,8 @@ visible to anyone editing it), one per line:
 * ``<!-- docs-test: given NAME, NAME -->``: the fragment uses values the surrounding text says come
   from elsewhere (your microphone, the call id a webhook delivered). The test supplies a stand-in
   for each from ``GIVEN`` below (``offer_sdp``, ``call_id``, ``microphone``, ``speaker``, ``pcm``,
-  ``source``, ``sink``, ``play``, ``event``, ``call``, ``log``, ``token_provider``); add one there when a page needs
-  a new one.
+  ``source``, ``sink``, ``play``, ``event``, ``call``, ``log``, ``token_provider``); add one
+  there when a page needs a new one.
 * ``<!-- docs-test: backend trio -->``: the block runs on that backend only (a trio-only API).
 * ``<!-- docs-test: serve URL -->``: the block names a remote endpoint (an Azure resource); the
   test replaces that URL with the fake server's (``http://127.0.0.1:PORT``), which answers on
