@@ -280,6 +280,7 @@ class RealtimeConnection:
         self._send_buffer = send_buffer
         self._room: anyio.Event | None = None
         self._in_flight = 0
+        self._in_flight_counted = False
         self._writer_done = anyio.Event()
         self._reader_done = anyio.Event()
         self._reader_scope = anyio.CancelScope()
@@ -781,8 +782,11 @@ class RealtimeConnection:
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 break
             self._unsent += 1
-        self._unsent += self._in_flight
-        self._in_flight = 0
+        # The batch being written counts as unsent for now; if its write still completes (the
+        # peer's close frame can arrive while our last frames go out), the writer takes it back.
+        if self._in_flight and not self._in_flight_counted:
+            self._unsent += self._in_flight
+            self._in_flight_counted = True
         outgoing.close()
         self._make_room()
 
@@ -916,11 +920,21 @@ class RealtimeConnection:
                     size += len(data)
                     self._in_flight = len(batch)
                 self._make_room()
-                if len(batch) == 1:
-                    await transport.send_text(batch[0])
-                else:
-                    await transport.send_texts(batch)
+                try:
+                    if len(batch) == 1:
+                        await transport.send_text(batch[0])
+                    else:
+                        await transport.send_texts(batch)
+                except BaseException:
+                    if not self._in_flight_counted:
+                        self._unsent += self._in_flight
+                    self._in_flight = 0
+                    self._in_flight_counted = False
+                    raise
+                if self._in_flight_counted:
+                    self._unsent -= self._in_flight
                 self._in_flight = 0
+                self._in_flight_counted = False
                 self._frames_sent += len(batch)
                 self._write_batches += 1
         except ConnectionClosed as exc:
