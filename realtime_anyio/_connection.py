@@ -1089,6 +1089,11 @@ class RealtimeConnection:
             self._fail(self._closed)
             self._release()
 
+    async def _abort(self) -> None:
+        """Drop the socket at once (bounded, shielded): the last step of every exit."""
+        with anyio.move_on_after(ABORT_TIMEOUT, shield=True):
+            await self._transport.abort()
+
     def _release(self) -> None:
         """Drop what is buffered and close every stream end (the block is over)."""
         self._discard_buffered()

@@ -211,8 +211,7 @@ async def open_realtime(
         logger.error("a background task raised while the block failed", exc_info=group)
     finally:
         if conn is not None:
-            with anyio.move_on_after(ABORT_TIMEOUT, shield=True):
-                await conn._transport.abort()  # pyright: ignore[reportPrivateUsage]
+            await conn._abort()  # pyright: ignore[reportPrivateUsage]
     if error is not None:
         raise error
     if conn is not None and conn.statistics().unsent:
