@@ -42,6 +42,36 @@ def _sounddevice(kind: str) -> StreamFactory:
     return factory
 
 
+def _start(
+    factory: StreamFactory, *, rate: int, block_ms: int, device: int | str | None, callback: Any
+) -> Any:
+    """Open and start a mono PCM16 stream whose callback gets ``block_ms`` at a time."""
+    stream = factory(
+        samplerate=rate,
+        channels=1,
+        dtype="int16",
+        blocksize=rate * block_ms // 1000,
+        device=device,
+        callback=callback,
+    )
+    stream.start()
+    return stream
+
+
+async def _stop(stream: Any) -> None:
+    """Stop and close ``stream`` in a worker thread: shielded, and bounded at five seconds."""
+    if stream is None:
+        await anyio.lowlevel.checkpoint()
+        return
+
+    def stop() -> None:
+        stream.stop()
+        stream.close()
+
+    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+        await anyio.to_thread.run_sync(stop)
+
+
 class Microphone:
     """PCM16 mono chunks from an input device: ``async with Microphone() as mic``, then
     ``async for chunk in mic`` (or hand ``mic`` to :func:`pump_audio` with ``realtime=False``).
@@ -83,15 +113,13 @@ class Microphone:
 
     async def __aenter__(self) -> Microphone:
         factory = self._factory or _sounddevice("RawInputStream")
-        self._stream = factory(
-            samplerate=self.rate,
-            channels=1,
-            dtype="int16",
-            blocksize=self.rate * self.chunk_ms // 1000,
+        self._stream = _start(
+            factory,
+            rate=self.rate,
+            block_ms=self.chunk_ms,
             device=self.device,
             callback=self.callback,
         )
-        self._stream.start()
         await anyio.lowlevel.checkpoint()
         return self
 
@@ -110,14 +138,7 @@ class Microphone:
         """
         self._closed = True
         stream, self._stream = self._stream, None
-        if stream is not None:
-
-            def stop() -> None:
-                stream.stop()
-                stream.close()
-
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                await anyio.to_thread.run_sync(stop)
+        await _stop(stream)
 
     def __aiter__(self) -> Microphone:
         return self
@@ -193,15 +214,13 @@ class Speaker:
 
     async def __aenter__(self) -> Speaker:
         factory = self._factory or _sounddevice("RawOutputStream")
-        self._stream = factory(
-            samplerate=self.device_rate,
-            channels=1,
-            dtype="int16",
-            blocksize=self.device_rate * self.block_ms // 1000,
+        self._stream = _start(
+            factory,
+            rate=self.device_rate,
+            block_ms=self.block_ms,
             device=self.device,
             callback=self.callback,
         )
-        self._stream.start()
         await anyio.lowlevel.checkpoint()
         return self
 
@@ -219,14 +238,7 @@ class Speaker:
         Cancellation: the device is closed even if cancelled (in a worker thread, bounded).
         """
         stream, self._stream = self._stream, None
-        if stream is not None:
-
-            def stop() -> None:
-                stream.stop()
-                stream.close()
-
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                await anyio.to_thread.run_sync(stop)
+        await _stop(stream)
 
     def _queued_device_ms(self) -> float:
         return max(0, self._fed - self._consumed) / 2 / self.device_rate * 1000
