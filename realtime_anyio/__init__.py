@@ -97,7 +97,7 @@ def _present_publicly() -> None:
     # private module a class happens to live in.
     for name in __all__:
         obj = globals()[name]
-        if isinstance(obj, type) and obj.__module__.startswith("realtime_anyio._"):
+        if isinstance(obj, type) and obj.__module__.startswith(f"{__name__}._"):
             obj.__module__ = __name__
 
 
