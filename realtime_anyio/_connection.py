@@ -37,7 +37,6 @@ from ._errors import (
     RemoteProtocolError,
     Scrub,
     closed_by_peer,
-    refusal,
     server_error,
 )
 from ._resources import (
@@ -1017,10 +1016,8 @@ class RealtimeConnection:
                 with anyio.move_on_after(limit):
                     message = await transport.receive()
             except ConnectionClosed as exc:
-                last = self._last_error
-                details = None if last is None else last.error
-                if exc.code in (3000, 4000) or (exc.code >= 4000 and details is not None):
-                    raise refusal(details, exc.code, exc.reason, self._scrub) from None
+                # A refusal (3000/4000, with or without an error event) is chained as the
+                # cause by the same mapping as mid-session; here it is raised itself.
                 closed = self._close_error(exc)
                 if isinstance(closed.__cause__, APIStatusError):
                     raise closed.__cause__ from None
