@@ -278,6 +278,11 @@ class RealtimeConnection:
         self._outbox, self._outgoing = anyio.create_memory_object_stream[bytes](send_buffer)
         self._send_buffer = send_buffer
         self._room: anyio.Event | None = None
+        # Set when an event is buffered (receivers wait on it) and when a frame is queued (the
+        # idle writer waits on it): waiting on these instead of inside the streams' receive()
+        # saves the streams' own checkpoint, a scheduler pass per event.
+        self._arrived: anyio.Event | None = None
+        self._queued: anyio.Event | None = None
         self._in_flight = 0
         self._in_flight_counted = False
         self._writer_done = anyio.Event()
@@ -361,11 +366,22 @@ class RealtimeConnection:
 
         Cancellation: safe; no event is lost. Always a checkpoint, even with events buffered.
         """
-        try:
-            event = await self._events.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            pass
-        else:
+        events = self._events
+        if self._unread:
+            await anyio.lowlevel.checkpoint()
+        while True:
+            try:
+                event = events.receive_nowait()
+            except anyio.WouldBlock:
+                # Waiting is the schedule point; nothing is taken until the wait is over, so a
+                # cancel loses no event.
+                arrived = self._arrived
+                if arrived is None:
+                    arrived = self._arrived = anyio.Event()
+                await arrived.wait()
+                continue
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                break
             self._mark_read(event)
             return event
         # Raised outside the handler so that the recorded cause stays chained.
@@ -613,6 +629,8 @@ class RealtimeConnection:
             failed = False
         if failed:
             raise self._closed_error()
+        if self._queued is not None:
+            self._wake_writer()
         self._count_sent(typed.type)
 
     async def _put(self, data: bytes, kind: str) -> None:
@@ -632,6 +650,8 @@ class RealtimeConnection:
                 continue
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 break
+            if self._queued is not None:
+                self._wake_writer()
             self._count_sent(kind)
             return
         raise self._closed_error()
@@ -641,6 +661,18 @@ class RealtimeConnection:
         if room is not None:
             self._room = None
             room.set()
+
+    def _wake_writer(self) -> None:
+        queued = self._queued
+        if queued is not None:
+            self._queued = None
+            queued.set()
+
+    def _wake_receivers(self) -> None:
+        arrived = self._arrived
+        if arrived is not None:
+            self._arrived = None
+            arrived.set()
 
     def _count_sent(self, kind: str) -> None:
         counts = self._events_sent
@@ -763,6 +795,7 @@ class RealtimeConnection:
             if exc.code != 1000 or type(exc) is not ConnectionClosed:
                 logger.debug("connection closed: %s", exc)
         self._inbox.close()
+        self._wake_receivers()
         self._abandon_outgoing()
         for subscription in self._subscriptions:
             subscription.send.close()
@@ -771,6 +804,7 @@ class RealtimeConnection:
     def _abandon_outgoing(self) -> None:
         """Stop accepting sends and count what the writer will never write."""
         self._outbox.close()
+        self._wake_writer()
         outgoing = self._outgoing
         while True:
             try:
@@ -875,6 +909,8 @@ class RealtimeConnection:
                             await inbox.send(event)
                         finally:
                             self._reader_blocked = False
+                    if self._arrived is not None:
+                        self._wake_receivers()
         except ConnectionClosed as exc:
             self._fail(self._close_error(exc))
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -888,28 +924,43 @@ class RealtimeConnection:
             self._reader_done.set()
 
     async def _writer(self) -> None:
-        transport = self._transport
         outgoing = self._outgoing
+        cancelled_class = anyio.get_cancelled_exc_class()
+        gather = True
         try:
             while True:
                 try:
-                    data = await outgoing.receive()
+                    data = outgoing.receive_nowait()
+                except anyio.WouldBlock:
+                    # Idle: wait for a sender to queue a frame. The lone (real-time) frame
+                    # that ends the wait goes out at once, without waiting a pass for company;
+                    # frames that pile up behind it mean a burst.
+                    queued = self._queued
+                    if queued is None:
+                        queued = self._queued = anyio.Event()
+                    await queued.wait()
+                    gather = False
+                    continue
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
                     return
                 batch = [data]
                 size = len(data)
                 self._in_flight = 1
+                cancelled: BaseException | None = None
                 while size < _BATCH_BYTES:
                     try:
                         data = outgoing.receive_nowait()
                     except anyio.WouldBlock:
-                        if len(batch) >= _BATCH_FRAMES or self._closing:
+                        if not gather or len(batch) >= _BATCH_FRAMES or self._closing:
                             break
-                        # Let the senders run once more: while frames keep coming (a burst)
-                        # they go out together in one write; a lone real-time send costs one
-                        # extra pass of the scheduler.
+                        # A burst: let the senders run once more, so that the frames they add
+                        # go out together in one write.
                         self._make_room()
-                        await anyio.lowlevel.cancel_shielded_checkpoint()
+                        try:
+                            await anyio.lowlevel.checkpoint()
+                        except cancelled_class as exc:
+                            cancelled = exc
+                            break
                         if outgoing.statistics().current_buffer_used == 0:
                             break
                         continue
@@ -918,24 +969,13 @@ class RealtimeConnection:
                     batch.append(data)
                     size += len(data)
                     self._in_flight = len(batch)
-                self._make_room()
-                try:
-                    if len(batch) == 1:
-                        await transport.send_text(batch[0])
-                    else:
-                        await transport.send_texts(batch)
-                except BaseException:
-                    if not self._in_flight_counted:
-                        self._unsent += self._in_flight
-                    self._in_flight = 0
-                    self._in_flight_counted = False
-                    raise
-                if self._in_flight_counted:
-                    self._unsent -= self._in_flight
-                self._in_flight = 0
-                self._in_flight_counted = False
-                self._frames_sent += len(batch)
-                self._write_batches += 1
+                if cancelled is not None:
+                    # Frames in hand are written (shielded, bounded) before the cancel goes on.
+                    with anyio.move_on_after(self.close_timeout, shield=True):
+                        await self._write_batch(batch)
+                    raise cancelled
+                await self._write_batch(batch)
+                gather = True
         except ConnectionClosed as exc:
             await self._write_failed(exc)
         except Exception as exc:
@@ -945,6 +985,27 @@ class RealtimeConnection:
             await self._write_failed(lost)
         finally:
             self._writer_done.set()
+
+    async def _write_batch(self, batch: list[bytes]) -> None:
+        self._make_room()
+        transport = self._transport
+        try:
+            if len(batch) == 1:
+                await transport.send_text(batch[0])
+            else:
+                await transport.send_texts(batch)
+        except BaseException:
+            if not self._in_flight_counted:
+                self._unsent += self._in_flight
+            self._in_flight = 0
+            self._in_flight_counted = False
+            raise
+        if self._in_flight_counted:
+            self._unsent -= self._in_flight
+        self._in_flight = 0
+        self._in_flight_counted = False
+        self._frames_sent += len(batch)
+        self._write_batches += 1
 
     async def _write_failed(self, exc: ConnectionClosed) -> None:
         """A write failed: count what cannot be written, and let the reader report the close."""
@@ -999,6 +1060,7 @@ class RealtimeConnection:
         except anyio.WouldBlock:
             self._unread.pop()
             self._dropped += 1
+        self._wake_receivers()
 
     async def _await_session(self, deadline: float) -> None:
         """Read until the first non-error event, or raise the refusal that came instead.
@@ -1070,6 +1132,7 @@ class RealtimeConnection:
                 self._discard_buffered()
                 # Flush what send() already accepted; the writer ends when the queue is empty.
                 self._outbox.close()
+                self._wake_writer()
                 self._make_room()
                 await self._writer_done.wait()
                 self._reader_scope.cancel()
@@ -1096,6 +1159,8 @@ class RealtimeConnection:
         self._discard_buffered()
         for stream in (self._inbox, self._events, self._outbox, self._outgoing):
             stream.close()
+        self._wake_receivers()
+        self._wake_writer()
 
     def _discard_buffered(self) -> None:
         events = self._events
