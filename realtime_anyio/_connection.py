@@ -95,6 +95,9 @@ logger = logging.getLogger("realtime_anyio")
 #: The writer puts at most this many frames, or bytes, into one write.
 _BATCH_FRAMES = 64
 _BATCH_BYTES = 256 * 1024
+# Passes of the scheduler that bring no new frame before a burst counts as over. Two, because
+# trio may run the writer before the senders within a pass.
+_EMPTY_PASSES = 2
 #: How long the last-resort abort of a transport may take once the close gave up.
 ABORT_TIMEOUT = 1.0
 
@@ -947,11 +950,17 @@ class RealtimeConnection:
                 size = len(data)
                 self._in_flight = 1
                 cancelled: BaseException | None = None
+                empty_passes = 0
                 while size < _BATCH_BYTES:
                     try:
                         data = outgoing.receive_nowait()
                     except anyio.WouldBlock:
-                        if not gather or len(batch) >= _BATCH_FRAMES or self._closing:
+                        if (
+                            empty_passes >= _EMPTY_PASSES
+                            or not gather
+                            or len(batch) >= _BATCH_FRAMES
+                            or self._closing
+                        ):
                             break
                         # A burst: let the senders run once more, so that the frames they add
                         # go out together in one write.
@@ -961,11 +970,11 @@ class RealtimeConnection:
                         except cancelled_class as exc:
                             cancelled = exc
                             break
-                        if outgoing.statistics().current_buffer_used == 0:
-                            break
+                        empty_passes += 1
                         continue
                     except (anyio.EndOfStream, anyio.ClosedResourceError):
                         break
+                    empty_passes = 0
                     batch.append(data)
                     size += len(data)
                     self._in_flight = len(batch)
