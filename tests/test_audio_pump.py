@@ -14,6 +14,7 @@ import trio.testing
 
 from realtime_anyio import ConnectionClosed, open_realtime
 from realtime_anyio.audio import PCMU, chunked, pump_audio, silence, tone
+from realtime_anyio.events import InputAudioBufferAppend
 from realtime_anyio.transport import ConnectRequest, memory_transport_pair
 
 HELLO = json.dumps({"type": "session.created", "session": {"type": "realtime"}})
@@ -33,6 +34,12 @@ class RecordingConn:
 
     def __init__(self) -> None:
         self.input_audio_buffer = _Buffer()
+
+    def send_nowait(self, event: InputAudioBufferAppend) -> None:
+        self.input_audio_buffer.sent.append((anyio.current_time(), len(event.audio)))
+
+    async def send(self, event: InputAudioBufferAppend) -> None:
+        await self.input_audio_buffer.append(event.audio)
 
 
 def run_virtual(fn: Any) -> None:

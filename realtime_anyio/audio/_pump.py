@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
+from ..events import InputAudioBufferAppend
 from ._formats import PCM16_24K, WireFormat
 
 if TYPE_CHECKING:
@@ -108,9 +109,9 @@ async def pump_audio(
         raise ValueError("speed must be positive")
     step = chunk_ms / 1000 / speed
     start: float | None = None
-    append = conn.input_audio_buffer.append
     async with contextlib.aclosing(chunked(source, format=format, chunk_ms=chunk_ms)) as chunks:
         async for chunk in chunks:
+            event = InputAudioBufferAppend(audio=chunk)
             if realtime:
                 now = anyio.current_time()
                 if start is None:
@@ -118,9 +119,18 @@ async def pump_audio(
                 due = start + count * step
                 if due > now:
                     await anyio.sleep_until(due)
-                    now = anyio.current_time()
+                    worst = max(worst, anyio.current_time() - due)
+                    # The sleep was this chunk's checkpoint: queue without another pass of the
+                    # scheduler, unless the send queue is full.
+                    try:
+                        conn.send_nowait(event)
+                    except anyio.WouldBlock:
+                        await conn.send(event)
+                    count += 1
+                    size_sent += len(chunk)
+                    continue
                 worst = max(worst, now - due)
-            await append(chunk)
+            await conn.send(event)
             count += 1
             size_sent += len(chunk)
     if not count:
