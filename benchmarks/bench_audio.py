@@ -146,17 +146,22 @@ async def ours_session(base: str, seconds: float, stats: Stats, feed: bool = Fal
                 self.start: float | None = None
                 self.count = 0
 
-            async def append(self, audio: bytes) -> None:
+            def _stamp(self) -> None:
                 now = time.monotonic()
                 if self.start is None:
                     self.start = now
                 stats.send(self.count, (now - self.start - self.count * 0.02) * 1000)
                 self.count += 1
-                await conn.input_audio_buffer.append(audio)
 
-        class Proxy:
-            input_audio_buffer = Timed()
+            def send_nowait(self, event: Any) -> None:
+                conn.send_nowait(event)
+                self._stamp()
 
+            async def send(self, event: Any) -> None:
+                self._stamp()
+                await conn.send(event)
+
+        Proxy = Timed
         tg.start_soon(pump_audio, Proxy(), PCM_20MS * n)  # type: ignore[arg-type]
         got = 0
         async for event in conn:
