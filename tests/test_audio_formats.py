@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import struct
 from array import array
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,6 +116,23 @@ def test_ulaw_encoder_is_g191_exact_for_every_input() -> None:
 def test_alaw_encoder_is_g191_exact_for_every_input() -> None:
     expected = bytes(g191_alaw_compress(x) for x in range(-32768, 32768))
     assert pcm16_to_alaw(ALL_SAMPLES) == expected
+
+
+@pytest.mark.parametrize("encode", [pcm16_to_ulaw, pcm16_to_alaw])
+def test_encoding_a_buffer_equals_encoding_each_sample(encode: Any) -> None:
+    # The encoders work on the whole buffer at once: no lane may leak into its neighbour,
+    # whatever the length, the alignment or the buffer type; a trailing odd byte is ignored.
+    rng = random.Random(711)
+    for length in [0, 1, 2, 3, 4, 6, 160, 321, 960, 4801]:
+        data = bytes(rng.getrandbits(8) for _ in range(length))
+        one_by_one = b"".join(encode(data[i : i + 2]) for i in range(0, length - 1, 2))
+        assert encode(data) == one_by_one
+        assert encode(bytearray(data)) == one_by_one
+        assert encode(memoryview(b"x" + data)[1:]) == one_by_one
+    extremes = array("h", [-32768, -1, 0, 1, 32767, -32768, 32767]).tobytes()
+    assert encode(extremes) == b"".join(
+        encode(extremes[i : i + 2]) for i in range(0, len(extremes), 2)
+    )
 
 
 def test_decoders_are_g191_exact_for_every_code() -> None:
