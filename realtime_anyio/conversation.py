@@ -1058,6 +1058,11 @@ class Conversation:
             previous = item.id
         return events
 
+    def replay_item(self, item: Item, *, include_audio: bool = True) -> ConversationItem | None:
+        """``item`` as a client may send it back in ``conversation.item.create`` (see
+        :meth:`replay_events` for the conversions), or ``None`` when it cannot be replayed."""
+        return self._replayable(item, include_audio)
+
     def _replayable(self, item: Item, include_audio: bool) -> ConversationItem | None:
         if item.status == "in_progress":
             return None
