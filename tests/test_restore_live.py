@@ -144,9 +144,9 @@ async def test_a_real_conversation_comes_back_whole(realtime_server: FakeRealtim
             assert report.complete and report.session_applied and report.passes == 1
             assert report.restored == tuple(i.id for i in history)
             assert report.sent == len(history)
+            copies: list[ConversationItemRetrieved] = []
             async with anyio.create_task_group() as tg:
                 tg.start_soon(drain, conn)
-                copies: list[ConversationItemRetrieved] = []
                 for item in history:
                     copies.append(await conn.conversation.item.retrieve(item_id=item.id, wait=True))
                 tg.cancel_scope.cancel()
