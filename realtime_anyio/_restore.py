@@ -332,7 +332,8 @@ _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def _drop_path(data: dict[str, Any], path: str, root: str) -> bool:
-    """Remove the member ``path`` names (``"item.content[0].x"``) below ``root``; say if it did."""
+    """Remove the member of ``data`` that ``path`` names (``"item.content[0].x"``), if ``path``
+    starts at ``root``; say whether it did."""
     steps: list[str | int] = [
         name if name else int(index) for name, index in _PATH_PART.findall(path)
     ]
@@ -340,7 +341,7 @@ def _drop_path(data: dict[str, Any], path: str, root: str) -> bool:
         return False
     node: Any = data
     try:
-        for step in steps[1:-1]:
+        for step in steps[:-1]:
             node = node[step]
     except (KeyError, IndexError, TypeError):
         return False
@@ -513,7 +514,7 @@ async def apply_restore(
                 param = reply.param if isinstance(reply.param, str) else ""
                 if reply.code != "unknown_parameter" or attempt == _MAX_DROPS:
                     break
-                if not _drop_path(data["session"], param, "session"):
+                if not _drop_path(data, param, "session"):
                     break
                 dropped.append(param)
         order = [create.item.id for create in plan.items]
