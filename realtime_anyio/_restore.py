@@ -261,11 +261,19 @@ class RestoreTarget(Protocol):
         """
         ...
 
+    def send_nowait(self, event: ClientEvent | Mapping[str, Any]) -> None:
+        """Queue one client event without waiting; ``anyio.WouldBlock`` when the queue is full."""
+        ...
+
     async def receive(self) -> ReceivedEvent:
         """The next event.
 
         Cancellation: safe; no event is lost.
         """
+        ...
+
+    def receive_nowait(self) -> ReceivedEvent:
+        """The next buffered event; ``anyio.WouldBlock`` when there is none."""
         ...
 
     def expect(
@@ -431,9 +439,14 @@ async def _exchange(
     body_error: Exception | None = None
 
     async def send_all(scope: anyio.CancelScope) -> None:
+        # Queue without a checkpoint per item while the send queue has room; a full queue
+        # waits (and yields), which paces this task by the network.
         try:
             for event in events:
-                await conn.send(event)
+                try:
+                    conn.send_nowait(event)
+                except anyio.WouldBlock:
+                    await conn.send(event)
         except Exception as exc:  # the connection ended; the receive side says so too
             failure.append(exc)
             scope.cancel()
@@ -442,7 +455,10 @@ async def _exchange(
         tg.start_soon(send_all, tg.cancel_scope)
         try:
             while not tracker.done:
-                event = await conn.receive()
+                try:
+                    event = conn.receive_nowait()
+                except anyio.WouldBlock:
+                    event = await conn.receive()
                 if not tracker.feed(event):
                     unclaimed.append(event)
         except Exception as exc:
