@@ -108,7 +108,7 @@ async def measure(url: str, count: int, runs: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs")
     args = parser.parse_args()
     runs = 3 if args.quick else 9
