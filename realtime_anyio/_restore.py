@@ -134,7 +134,8 @@ def plan_restore(
     assistant said as it was heard (its transcripts after truncation) in ``output_text`` parts,
     ``phase`` kept; function calls and their outputs with their ids and call ids. Left out and
     listed in ``lost``: items still in progress, MCP items, assistant replies cut before a word
-    was heard, user audio with no transcript, outputs whose call is gone.
+    was heard, user audio with no transcript, outputs whose call is gone, calls interrupted
+    (``incomplete``) before they ran and never answered.
     """
     effective = history.session if session is None else session
     lost: list[str] = []
@@ -144,7 +145,12 @@ def plan_restore(
     anchor_id: str | None = None
     calls: dict[str, None] = {}  # call ids replayed, in order; answered ones removed
     answered: set[str] = set()
-    in_progress = mcp = unheard = silent_user = orphan_outputs = empty = 0
+    # An interrupted call (status ``incomplete``: its arguments were cut off) never ran, so
+    # nobody owes its output; it is replayed only when an output for it exists anyway.
+    outputs = {
+        item.wire.call_id for item in history if isinstance(item.wire, FunctionCallOutputItem)
+    }
+    in_progress = mcp = unheard = silent_user = orphan_outputs = empty = interrupted = 0
     assistant_audio = user_audio_as_text = 0
     previous = "root"
 
@@ -173,6 +179,9 @@ def plan_restore(
         if isinstance(wire, FunctionCallItem):
             if replayed is None or not isinstance(wire.call_id, str):
                 empty += 1
+                continue
+            if item.status == "incomplete" and wire.call_id not in outputs:
+                interrupted += 1
                 continue
             calls[wire.call_id] = None
             keep("function_call", replayed, item.id)
@@ -225,6 +234,8 @@ def plan_restore(
         lost.append(f"{_plural(silent_user, 'user audio turn')} with no transcript")
     if in_progress:
         lost.append(f"{_plural(in_progress, 'item')} still in progress")
+    if interrupted:
+        lost.append(f"{_plural(interrupted, 'function call')} cut off before running")
     if mcp:
         lost.append(f"{_plural(mcp, 'MCP item')}")
     if orphan_outputs:

@@ -450,3 +450,41 @@ async def test_the_timeout_raises_and_a_cancel_leaves_a_usable_connection(
 async def drain(conn: RealtimeConnection) -> None:
     async for _ in conn:
         pass
+
+
+def test_an_interrupted_call_is_owed_by_nobody_unless_it_was_answered() -> None:
+    history = fold(
+        done(message("item_u", "user", said("Book it."))),
+        done(call("item_c1", "call_1", "incomplete")),
+        done(call("item_c2", "call_2", "incomplete")),
+        done(output("item_o2", "call_2")),
+    )
+    plan = plan_restore(history)
+    assert [c.item.id for c in plan.items] == ["item_u", "item_c2", "item_o2"]
+    assert plan.owed_call_ids == ()
+    assert "1 function call cut off before running" in plan.lost
+
+
+def test_replay_events_leaves_out_an_output_whose_call_is_gone() -> None:
+    history = fold(
+        done(call("item_c", "call_1")),
+        done(output("item_o", "call_1")),
+        ev("conversation.item.deleted", item_id="item_c"),
+        done(message("item_u", "user", said("Hi"))),
+    )
+    assert [e.item.id for e in history.replay_events()] == ["item_u"]
+
+
+def test_the_bundled_server_tracks_call_ids_through_deletes() -> None:
+    from realtime_anyio.testing._conversation import Conversation as ServerConversation
+
+    server = ServerConversation()
+    server.insert(call("item_c", "call_1"), None)
+    server.insert(call("item_d", "call_1"), "item_c")
+    server.insert({"id": "item_u", "type": "message"}, "root")
+    assert [i["id"] for i in server.items] == ["item_u", "item_c", "item_d"]
+    assert server.get("item_d") is server.items[2] and server.index("item_c") == 1
+    assert server.delete("item_c") and server.has_function_call("call_1")
+    assert server.delete("item_d") and not server.has_function_call("call_1")
+    assert server.get("item_d") is None and server.index("item_d") is None
+    assert not server.delete("item_d")
