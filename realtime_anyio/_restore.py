@@ -374,19 +374,36 @@ def _drop_path(data: dict[str, Any], path: str, root: str) -> bool:
 class _Tracker:
     """Matches replies to what one round sent; no I/O, never raises."""
 
-    __slots__ = ("accepted", "by_event", "open", "refused", "session_event", "session_reply")
+    __slots__ = (
+        "accepted",
+        "by_event",
+        "finished",
+        "open",
+        "refused",
+        "session_event",
+        "session_reply",
+        "want_done",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, *, want_done: bool = False) -> None:
         self.open: set[str] = set()  # item ids not answered yet
         self.by_event: dict[str, str] = {}  # event id -> item id
         self.accepted: set[str] = set()
+        self.finished: set[str] = set()  # accepted items whose conversation.item.done came
         self.refused: dict[str, ErrorDetails] = {}
         self.session_event: str | None = None
         self.session_reply: SessionUpdated | ErrorDetails | None = None
+        # When the restore takes the events itself, it also waits for each item's ``done``
+        # (which follows its ``added`` at once) so that none reaches the app afterwards; a
+        # server that sends no ``done`` at all is not waited for.
+        self.want_done = want_done
 
     @property
     def done(self) -> bool:
-        return not self.open and (self.session_event is None or self.session_reply is not None)
+        if self.open or (self.session_event is not None and self.session_reply is None):
+            return False
+        finished = self.finished
+        return not (self.want_done and finished) or len(finished) == len(self.accepted)
 
     def feed(self, event: object) -> bool:
         """Take ``event`` into account; return whether it answered this round."""
@@ -398,7 +415,11 @@ class _Tracker:
                 return True
             return False
         if isinstance(event, ConversationItemDone):
-            return event.item.id in self.accepted
+            item_id = event.item.id
+            if isinstance(item_id, str) and item_id in self.accepted:
+                self.finished.add(item_id)
+                return True
+            return False
         if isinstance(event, Error):
             target = event.error.event_id
             if not isinstance(target, str):
@@ -499,8 +520,8 @@ async def apply_restore(
     next response are left to the caller (``plan.owed_call_ids``, ``plan.anchor_audio_output``).
 
     ``consume=True`` (the default, for a connection nobody else reads yet) receives the events
-    itself: the replies to the restore are taken, anything else is kept in the report's
-    ``unclaimed`` in order; the ``conversation.item.done`` of the last items may still follow.
+    itself: the replies to the restore (each item's ``added`` and ``done``) are taken, anything
+    else is kept in the report's ``unclaimed`` in order.
     ``consume=False`` only watches (:meth:`~RealtimeConnection.expect`) and takes nothing
     away; then some other task must keep receiving from ``conn``, or the receive buffer fills
     and the restore stalls until ``timeout``. ``scrub`` cleans error messages of secrets
@@ -609,7 +630,7 @@ async def _apply_items(
     todo = entries
     while todo:
         passes += 1
-        tracker = _Tracker()
+        tracker = _Tracker(want_done=consume)
         batch: list[ClientEvent | dict[str, Any]] = []
         sent_previous: dict[str, str] = {}
         previous = "root"

@@ -488,3 +488,24 @@ def test_the_bundled_server_tracks_call_ids_through_deletes() -> None:
     assert server.delete("item_d") and not server.has_function_call("call_1")
     assert server.get("item_d") is None and server.index("item_d") is None
     assert not server.delete("item_d")
+
+
+async def test_consume_takes_every_reply_so_none_reaches_the_app_later(
+    realtime_server: FakeRealtimeServer,
+) -> None:
+    plan = plan_of(*(user_text(f"line {n}", id=f"item_{n}") for n in range(50)))
+    with anyio.fail_after(10):
+        async with connect(realtime_server) as conn:
+            report = await apply_restore(conn, plan, timeout=5)
+            assert len(report.restored) == 50
+            await conn.send(
+                {"type": "conversation.item.create", "item": user_text("next", id="item_next")}
+            )
+            later: list[Any] = []
+            while not later or later[-1].type != "conversation.item.done":
+                later.append(await conn.receive())
+    assert [(e.type, e.item.id) for e in later] == [
+        ("conversation.item.added", "item_next"),
+        ("conversation.item.done", "item_next"),
+    ]
+    assert [e.type for e in report.unclaimed] == ["session.created"]
