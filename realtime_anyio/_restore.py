@@ -92,8 +92,8 @@ _READ_ONLY = ("id", "object", "expires_at")
 _MCP_TYPES = ("mcp_call", "mcp_list_tools", "mcp_approval_request", "mcp_approval_response")
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+def _plural(count: int, word: str, words: str | None = None) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {words or word + 's'}"
 
 
 def _writable(session: Session) -> Session:
@@ -143,7 +143,7 @@ def plan_restore(
     items: list[ConversationItemCreate] = []
     anchor = _last_user_turn(history) if include_audio else None
     anchor_id: str | None = None
-    calls: dict[str, None] = {}  # call ids replayed, in order; answered ones removed
+    calls: dict[str, None] = {}  # call ids replayed, in order (a dict keeps the order)
     answered: set[str] = set()
     # An interrupted call (status ``incomplete``: its arguments were cut off) never ran, so
     # nobody owes its output; it is replayed only when an output for it exists anyway.
@@ -229,7 +229,8 @@ def plan_restore(
             f"user audio of {_plural(user_audio_as_text, 'turn')} (kept as their transcripts)"
         )
     if unheard:
-        lost.append(f"{_plural(unheard, 'assistant reply')} cut before a word was heard")
+        replies = _plural(unheard, "assistant reply", "assistant replies")
+        lost.append(f"{replies} cut before a word was heard")
     if silent_user:
         lost.append(f"{_plural(silent_user, 'user audio turn')} with no transcript")
     if in_progress:
