@@ -48,6 +48,7 @@ from ._restore import RestoreReport as RestoreReport
 from ._restore import RestoreTarget as RestoreTarget
 from ._restore import apply_restore as apply_restore
 from ._restore import plan_restore as plan_restore
+from ._restore import retrieve_last_user_audio as retrieve_last_user_audio
 from ._version import __version__ as __version__
 from .conversation import Conversation as Conversation
 from .tools import ToolDispatcher as ToolDispatcher
@@ -99,6 +100,7 @@ __all__ = [
     "function_tool",
     "open_realtime",
     "plan_restore",
+    "retrieve_last_user_audio",
 ]
 
 

@@ -35,6 +35,8 @@ from .events import (
     ConversationItemCreate,
     ConversationItemCreated,
     ConversationItemDone,
+    ConversationItemRetrieve,
+    ConversationItemRetrieved,
     Error,
     ErrorDetails,
     FunctionCallItem,
@@ -49,7 +51,14 @@ from .events import (
 )
 from .events._lossless import to_builtins as wire_builtins
 
-__all__ = ["RestorePlan", "RestoreReport", "RestoreTarget", "apply_restore", "plan_restore"]
+__all__ = [
+    "RestorePlan",
+    "RestoreReport",
+    "RestoreTarget",
+    "apply_restore",
+    "plan_restore",
+    "retrieve_last_user_audio",
+]
 
 # -- the plan ---------------------------------------------------------------------------------
 
@@ -501,6 +510,50 @@ async def _exchange(
         raise body_error
     if failure:
         raise failure[0]
+
+
+def _holds_own_audio(item: Item) -> bool:
+    parts = [p for p in item.parts if p.type == "input_audio"]
+    return bool(parts) and all(p.audio and p.audio_complete for p in parts)
+
+
+async def retrieve_last_user_audio(
+    conn: RestoreTarget,
+    history: Conversation,
+    *,
+    timeout: float = 5.0,  # noqa: ASYNC109 - one request; the caller's budget, like apply_restore's
+) -> bool:
+    """Fetch the server's copy of the last user turn into ``history``, with its audio.
+
+    The server's item events carry no audio, so a history holds the user's own voice only from
+    ``conversation.item.retrieved``; call this on the old connection while it is still open (a
+    planned rollover can) and :func:`plan_restore` then anchors the new session with that
+    audio. ``history`` must keep audio (``Conversation(keep_audio=...)``). It only watches the
+    connection: another task must be receiving from it. Returns whether the last user turn now
+    holds all of its audio (``False`` when it has none, as for a typed turn).
+
+    Cancellation: safe; the request may have been sent (its reply is harmless).
+    """
+    await anyio.lowlevel.checkpoint()
+    item = _last_user_turn(history)
+    if item is None or not any(p.type == "input_audio" for p in item.parts):
+        return False
+    if _holds_own_audio(item):
+        return True
+    event_id = f"restore_{os.urandom(4).hex()}_retrieve"
+    wanted = item.id
+
+    def answers(event: ReceivedEvent) -> bool:
+        if isinstance(event, ConversationItemRetrieved):
+            return event.item.id == wanted
+        return isinstance(event, Error) and event.error.event_id == event_id
+
+    with anyio.fail_after(timeout), conn.expect(predicate=answers) as reply:
+        await conn.send(ConversationItemRetrieve(item_id=wanted, event_id=event_id))
+        event = await reply.wait()
+    if isinstance(event, ConversationItemRetrieved) and not _holds_own_audio(item):
+        history.apply(event)  # a history of its own, not the one the connection folds
+    return _holds_own_audio(item)
 
 
 async def apply_restore(

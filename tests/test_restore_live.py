@@ -14,6 +14,7 @@ from realtime_anyio import (
     apply_restore,
     open_realtime,
     plan_restore,
+    retrieve_last_user_audio,
 )
 from realtime_anyio.audio import silence, speech
 from realtime_anyio.events import (
@@ -115,8 +116,9 @@ async def build_history(server: FakeRealtimeServer) -> Conversation:
             await heard.wait()
         # Item events carry no audio: the server's copy brings the user's own voice into the
         # history, so the restore can anchor the last turn with it.
-        last_user = [i for i in history if i.role == "user"][-1]
-        await conn.conversation.item.retrieve(item_id=last_user.id, wait=True)
+        assert not any(p.audio for p in history.items[-2].parts)
+        assert await retrieve_last_user_audio(conn, history)
+        assert await retrieve_last_user_audio(conn, history)  # already there: no request
         tg.cancel_scope.cancel()
     return history
 
@@ -230,3 +232,31 @@ def history_events(count: int) -> list[Any]:
         )
         previous = item["id"]
     return events
+
+
+async def test_the_last_user_turn_is_fetched_into_a_history_of_your_own(
+    realtime_server: FakeRealtimeServer,
+) -> None:
+    mine = Conversation(keep_audio="all")
+    answered = anyio.Event()
+
+    async def fold_into_mine(conn: RealtimeConnection) -> None:
+        async for event in conn:
+            mine.apply(event)
+            if isinstance(event, ResponseDone):
+                answered.set()  # folded: the spoken turn is in our history now
+
+    realtime_server.script.reply_text("Oui.")
+    realtime_server.script.transcripts("Bonjour.")
+    with anyio.fail_after(15):
+        async with connect(realtime_server, history=False) as conn, anyio.create_task_group() as tg:
+            tg.start_soon(fold_into_mine, conn)
+            await conn.conversation.item.create(item=user_text("typed"), wait=True)
+            assert not await retrieve_last_user_audio(conn, mine)  # a typed turn has no audio
+            await conn.input_audio_buffer.append(speech("Bonjour.") + silence(1.0))
+            await answered.wait()
+            assert await retrieve_last_user_audio(conn, mine)
+            tg.cancel_scope.cancel()
+    plan = plan_restore(mine)
+    assert plan.audio_anchor_item_id == mine.items[-2].id
+    assert dict(plan.replayed) == {"user_text": 1, "user_audio": 1, "assistant": 1}
