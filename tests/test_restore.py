@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from typing import Any
 
@@ -10,6 +11,7 @@ import anyio
 import pytest
 
 from realtime_anyio import (
+    ConnectionClosed,
     Conversation,
     RealtimeConnection,
     RestorePlan,
@@ -32,7 +34,7 @@ from realtime_anyio.events import (
     encode_event,
     user_text,
 )
-from realtime_anyio.testing import FakeRealtimeServer
+from realtime_anyio.testing import CloseAfter, DropAfter, FakeRealtimeServer
 
 # -- building histories from wire events -------------------------------------------------------
 
@@ -509,3 +511,29 @@ async def test_consume_takes_every_reply_so_none_reaches_the_app_later(
         ("conversation.item.done", "item_next"),
     ]
     assert [e.type for e in report.unclaimed] == ["session.created"]
+
+
+@pytest.mark.parametrize("consume", [True, False])
+@pytest.mark.parametrize("fault", [CloseAfter(40, code=1011, reason="boom"), DropAfter(40)])
+async def test_a_connection_lost_mid_restore_raises_connection_closed(
+    realtime_server: FakeRealtimeServer, consume: bool, fault: CloseAfter | DropAfter
+) -> None:
+    realtime_server.inject(fault)
+    plan = plan_of(*(user_text(f"line {n}", id=f"item_{n}") for n in range(200)))
+    raised: list[BaseException] = []
+    with anyio.fail_after(10), contextlib.suppress(ConnectionClosed):
+        # (the block's exit may report the frames that were accepted but never written)
+        async with connect(realtime_server) as conn, anyio.create_task_group() as tg:
+            if not consume:
+                tg.start_soon(drain_quietly, conn)
+            with pytest.raises(ConnectionClosed) as caught:
+                await apply_restore(conn, plan, timeout=5, consume=consume)
+            raised.append(caught.value)
+            tg.cancel_scope.cancel()
+    assert len(raised) == 1
+
+
+async def drain_quietly(conn: RealtimeConnection) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        async for _ in conn:
+            pass
