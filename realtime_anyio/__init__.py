@@ -43,6 +43,12 @@ from ._errors import WebhookSignatureError as WebhookSignatureError
 from ._errors import WebhookTimestampError as WebhookTimestampError
 from ._errors import WebhookVerificationError as WebhookVerificationError
 from ._open import open_realtime as open_realtime
+from ._restore import RestorePlan as RestorePlan
+from ._restore import RestoreReport as RestoreReport
+from ._restore import RestoreTarget as RestoreTarget
+from ._restore import apply_restore as apply_restore
+from ._restore import plan_restore as plan_restore
+from ._restore import retrieve_last_user_audio as retrieve_last_user_audio
 from ._version import __version__ as __version__
 from .conversation import Conversation as Conversation
 from .tools import ToolDispatcher as ToolDispatcher
@@ -78,6 +84,9 @@ __all__ = [
     "RealtimeError",
     "RealtimeInternalError",
     "RemoteProtocolError",
+    "RestorePlan",
+    "RestoreReport",
+    "RestoreTarget",
     "ServerError",
     "SessionExpired",
     "ToolDispatcher",
@@ -87,8 +96,11 @@ __all__ = [
     "WebhookSignatureError",
     "WebhookTimestampError",
     "WebhookVerificationError",
+    "apply_restore",
     "function_tool",
     "open_realtime",
+    "plan_restore",
+    "retrieve_last_user_audio",
 ]
 
 

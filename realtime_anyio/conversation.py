@@ -1046,17 +1046,28 @@ class Conversation:
         What a client may not create is converted: assistant audio becomes ``output_text`` with
         its (truncated) transcript; user audio is sent as audio when all of it is retained and
         ``include_audio`` is true, else as its transcript in ``input_text``. Items still in
-        progress, empty messages and server-side MCP items are left out.
+        progress, empty messages, server-side MCP items and function outputs whose call is no
+        longer in the conversation (the server would refuse them) are left out.
         """
         events: list[ConversationItemCreate] = []
         previous = "root"
+        calls: set[str] = set()
         for item in self:
             replayed = self._replayable(item, include_audio)
             if replayed is None:
                 continue
+            if isinstance(replayed, FunctionCallItem) and isinstance(replayed.call_id, str):
+                calls.add(replayed.call_id)
+            elif isinstance(replayed, FunctionCallOutputItem) and replayed.call_id not in calls:
+                continue
             events.append(ConversationItemCreate(item=replayed, previous_item_id=previous))
             previous = item.id
         return events
+
+    def replay_item(self, item: Item, *, include_audio: bool = True) -> ConversationItem | None:
+        """``item`` as a client may send it back in ``conversation.item.create`` (see
+        :meth:`replay_events` for the conversions), or ``None`` when it cannot be replayed."""
+        return self._replayable(item, include_audio)
 
     def _replayable(self, item: Item, include_audio: bool) -> ConversationItem | None:
         if item.status == "in_progress":

@@ -61,15 +61,24 @@ class Conversation:
     #: Items whose audio the client truncated.
     truncated: set[str] = field(default_factory=lambda: set[str]())
 
+    #: Items by id and how many function calls carry each call id: lookups stay O(1) when a
+    #: restore sends thousands of items. Every change goes through ``insert`` / ``delete``.
+    _by_id: dict[str, dict[str, Any]] = field(default_factory=lambda: {}, repr=False)
+    _call_ids: dict[str, int] = field(default_factory=lambda: {}, repr=False)
+
     def index(self, item_id: str) -> int | None:
-        for position, item in enumerate(self.items):
+        items = self.items
+        if items and items[-1]["id"] == item_id:
+            return len(items) - 1  # the usual case: inserting after the newest item
+        if item_id not in self._by_id:
+            return None
+        for position, item in enumerate(items):
             if item["id"] == item_id:
                 return position
         return None
 
     def get(self, item_id: str) -> dict[str, Any] | None:
-        position = self.index(item_id)
-        return None if position is None else self.items[position]
+        return self._by_id.get(item_id)
 
     def last_id(self) -> str | None:
         return self.items[-1]["id"] if self.items else None
@@ -82,21 +91,34 @@ class Conversation:
         if previous_item_id is None:
             before = self.last_id()
             self.items.append(item)
-            return before
-        if previous_item_id == "root":
+        elif previous_item_id == "root":
+            before = None
             self.items.insert(0, item)
-            return None
-        position = self.index(previous_item_id)
-        if position is None:
-            raise KeyError(previous_item_id)
-        self.items.insert(position + 1, item)
-        return previous_item_id
+        else:
+            position = self.index(previous_item_id)
+            if position is None:
+                raise KeyError(previous_item_id)
+            before = previous_item_id
+            self.items.insert(position + 1, item)
+        self._by_id[item["id"]] = item
+        if item.get("type") == "function_call":
+            call_id = str(item.get("call_id"))
+            self._call_ids[call_id] = self._call_ids.get(call_id, 0) + 1
+        return before
 
     def delete(self, item_id: str) -> bool:
         position = self.index(item_id)
         if position is None:
             return False
         item = self.items.pop(position)
+        del self._by_id[item_id]
+        if item.get("type") == "function_call":
+            call_id = str(item.get("call_id"))
+            left = self._call_ids.get(call_id, 0) - 1
+            if left > 0:
+                self._call_ids[call_id] = left
+            else:
+                self._call_ids.pop(call_id, None)
         for index in range(len(item.get("content", []))):
             self.audio.pop((item_id, index), None)
         self.formats.pop(item_id, None)
@@ -116,9 +138,7 @@ class Conversation:
         return copy.deepcopy(self.items)
 
     def has_function_call(self, call_id: str) -> bool:
-        return any(
-            i.get("type") == "function_call" and i.get("call_id") == call_id for i in self.items
-        )
+        return call_id in self._call_ids
 
 
 def _decode_audio(value: object, path: str) -> bytes:

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing_extensions import reveal_type
 
-from realtime_anyio import InvalidServerEvent, RealtimeConnection, ReceivedEvent
+from realtime_anyio import (
+    Conversation,
+    InvalidServerEvent,
+    RealtimeConnection,
+    ReceivedEvent,
+    RestoreTarget,
+    apply_restore,
+    plan_restore,
+)
 from realtime_anyio.events import (
     MessageItem,
     ResponseDone,
@@ -82,3 +90,9 @@ def isinstance_checks(event: ReceivedEvent) -> None:
 def unknown_members(item: MessageItem) -> None:
     reveal_type(item.unknown_fields)  # revealed: UnknownFields | UnsetType
     reveal_type(has_unknown_fields(item))  # revealed: bool
+
+
+async def a_connection_is_a_restore_target(conn: RealtimeConnection, history: Conversation) -> None:
+    target: RestoreTarget = conn
+    report = await apply_restore(target, plan_restore(history), timeout=10)
+    reveal_type(report.refused)  # revealed: Mapping[str, str]
