@@ -35,6 +35,7 @@ from ._errors import RateLimitError as RateLimitError
 from ._errors import RealtimeError as RealtimeError
 from ._errors import RealtimeInternalError as RealtimeInternalError
 from ._errors import RemoteProtocolError as RemoteProtocolError
+from ._errors import SendInterrupted as SendInterrupted
 from ._errors import ServerError as ServerError
 from ._errors import SessionExpired as SessionExpired
 from ._errors import UnprocessableEntityError as UnprocessableEntityError
@@ -45,6 +46,14 @@ from ._errors import WebhookVerificationError as WebhookVerificationError
 from ._open import open_realtime as open_realtime
 from ._version import __version__ as __version__
 from .conversation import Conversation as Conversation
+from .resilience import GaveUp as GaveUp
+from .resilience import Reconnecting as Reconnecting
+from .resilience import ReconnectPolicy as ReconnectPolicy
+from .resilience import ResilientConnection as ResilientConnection
+from .resilience import Restored as Restored
+from .resilience import RolloverPolicy as RolloverPolicy
+from .resilience import SessionExpiring as SessionExpiring
+from .resilience import open_resilient as open_resilient
 from .tools import ToolDispatcher as ToolDispatcher
 from .tools import ToolFunction as ToolFunction
 from .tools import function_tool as function_tool
@@ -78,8 +87,16 @@ __all__ = [
     "RealtimeError",
     "RealtimeInternalError",
     "RemoteProtocolError",
+    "GaveUp",
+    "Reconnecting",
+    "ReconnectPolicy",
+    "ResilientConnection",
+    "Restored",
+    "RolloverPolicy",
+    "SendInterrupted",
     "ServerError",
     "SessionExpired",
+    "SessionExpiring",
     "ToolDispatcher",
     "ToolFunction",
     "UnprocessableEntityError",
@@ -89,6 +106,7 @@ __all__ = [
     "WebhookVerificationError",
     "function_tool",
     "open_realtime",
+    "open_resilient",
 ]
 
 
