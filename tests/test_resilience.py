@@ -72,3 +72,149 @@ async def test_drop_reconnects_and_restores_history(realtime_server: FakeRealtim
             retrieved = await conn.conversation.item.retrieve(item_id=answer_id, wait=True)
             assert isinstance(retrieved, ConversationItemRetrieved)
             assert retrieved.item.content[0].text == "Hello there"
+
+
+async def test_gap_sends_are_held_or_failed(realtime_server: FakeRealtimeServer) -> None:
+    # The first attempt waits 0.3 s (random() == 1.0): the sends below land in the gap.
+    policy = ReconnectPolicy(base_delay=0.3, max_delay=0.3, random=lambda: 1.0)
+    with anyio.fail_after(10):
+        async with open_resilient(**_options(realtime_server, policy=policy)) as conn:
+            await _next(conn, SessionCreated)
+            await realtime_server.sessions[0].drop()
+            reconnecting = await _next(conn, Reconnecting)
+            assert reconnecting.delay == pytest.approx(0.3)
+            with pytest.raises(SendInterrupted):
+                await conn.input_audio_buffer.append(b"\0" * 960)
+            await conn.conversation.item.create(item=user_text("said in the gap"))
+            assert conn.statistics().sends_held == 1
+            restored = await _next(conn, Restored)
+            assert restored.sends_delivered == 1
+            assert restored.sends_failed == 1
+            second = realtime_server.sessions[1]
+            await second.wait_for_received("conversation.item.create")
+            assert [i["content"][0]["text"] for i in second.conversation.items] == [
+                "said in the gap"
+            ]
+            assert realtime_server.sessions[0].received_count("input_audio_buffer.append") == 0
+            assert second.received_count("input_audio_buffer.append") == 0
+
+
+async def test_gives_up_after_max_attempts(realtime_server: FakeRealtimeServer) -> None:
+    from realtime_anyio import InternalServerError
+    from realtime_anyio.testing import RefuseHandshake
+
+    policy = ReconnectPolicy(base_delay=0.01, max_delay=0.01, max_attempts=3)
+    seen: list[object] = []
+    with anyio.fail_after(10), pytest.raises(InternalServerError):
+        async with open_resilient(**_options(realtime_server, policy=policy)) as conn:
+            await _next(conn, SessionCreated)
+            realtime_server.inject(RefuseHandshake(503), connections=None)
+            await realtime_server.sessions[0].drop()
+            async for event in conn:
+                seen.append(event)
+    attempts = [e.attempt for e in seen if isinstance(e, Reconnecting)]
+    assert attempts == [1, 2, 3]
+    assert isinstance(seen[-1], GaveUp)
+    assert "3 attempts" in seen[-1].reason
+
+
+async def test_gives_up_at_the_deadline(realtime_server: FakeRealtimeServer) -> None:
+    from realtime_anyio import InternalServerError
+    from realtime_anyio.testing import RefuseHandshake
+
+    policy = ReconnectPolicy(
+        base_delay=0.05, max_delay=0.05, max_attempts=1000, deadline=0.4, random=lambda: 1.0
+    )
+    with anyio.fail_after(10), pytest.raises(InternalServerError):
+        async with open_resilient(**_options(realtime_server, policy=policy)) as conn:
+            await _next(conn, SessionCreated)
+            realtime_server.inject(RefuseHandshake(502), connections=None)
+            await realtime_server.sessions[0].drop()
+            gave_up = await _next(conn, GaveUp)
+            assert "0.4 s" in gave_up.reason
+            assert conn.closed
+            with pytest.raises(InternalServerError):
+                await conn.send({"type": "response.create"})
+            # The body carries on; the block raises the error when it ends.
+
+
+async def test_non_retryable_close_gives_up_at_once(realtime_server: FakeRealtimeServer) -> None:
+    events: list[object] = []
+    with anyio.fail_after(10), pytest.raises(ConnectionClosed) as raised:
+        async with open_resilient(**_options(realtime_server)) as conn:
+            await _next(conn, SessionCreated)
+            await realtime_server.sessions[0].close(4000, "invalid_request_error.nope")
+            async for event in conn:
+                events.append(event)
+    assert raised.value.code == 4000
+    assert [type(e) for e in events] == [GaveUp]
+    assert len(realtime_server.sessions) == 1
+
+
+async def test_refused_reconnect_gives_up_at_once(realtime_server: FakeRealtimeServer) -> None:
+    from realtime_anyio import AuthenticationError
+    from realtime_anyio.testing import RefuseHandshake
+
+    with anyio.fail_after(10), pytest.raises(AuthenticationError):
+        async with open_resilient(**_options(realtime_server)) as conn:
+            await _next(conn, SessionCreated)
+            realtime_server.inject(RefuseHandshake(401), connections=None)
+            await realtime_server.sessions[0].drop()
+            await _next(conn, GaveUp)
+            await conn.receive()
+
+
+async def test_rollover_on_demand_keeps_the_conversation(
+    realtime_server: FakeRealtimeServer,
+) -> None:
+    realtime_server.script.reply_text("First answer").reply_text("Second answer")
+    with anyio.fail_after(10):
+        async with open_resilient(**_options(realtime_server)) as conn:
+            await _next(conn, SessionCreated)
+            await conn.session.update(
+                session={"type": "realtime", "output_modalities": ["text"]}, wait=True
+            )
+            await conn.conversation.item.create(item=user_text("One"), wait=True)
+            await conn.response.create()
+            await _next(conn, ResponseDone)
+            restored = await conn.rollover()
+            assert restored.rollover
+            assert restored.replayed == {"message": 2}
+            assert (await _next(conn, Restored)) == restored
+            old, new = realtime_server.sessions
+            with anyio.fail_after(3):
+                await old.closed.wait()
+            assert old.close_code is None  # the client closed it, no error
+            assert new.session["output_modalities"] == ["text"]
+            await conn.conversation.item.create(item=user_text("Two"), wait=True)
+            await conn.response.create()
+            done = await _next(conn, ResponseDone)
+            assert done.response.output[0].content[0].text == "Second answer"
+            texts = [i["content"][0]["text"] for i in new.conversation.items]
+            assert texts == ["One", "First answer", "Two", "Second answer"]
+            assert [item.text for item in conn.history] == texts
+            stats = conn.statistics()
+            assert (stats.connections, stats.rollovers, stats.reconnects) == (2, 1, 0)
+
+
+async def test_session_cap_warns_then_rolls_over_before_expiry() -> None:
+    seen: list[object] = []
+    async with FakeRealtimeServer(session_duration=2) as server:
+        options = _options(
+            server, rollover=RolloverPolicy(warn_before=1.5, before_expiry=1.0)
+        )
+        with anyio.fail_after(15):
+            async with open_resilient(**options) as conn:
+                with anyio.move_on_after(3.2):
+                    async for event in conn:
+                        seen.append(event)
+                assert not conn.closed
+        assert all(s.close_code != 1001 for s in server.sessions)
+    kinds = [type(e) for e in seen]
+    assert SessionExpiring in kinds
+    first_warning = kinds.index(SessionExpiring)
+    rollovers = [e for e in seen if isinstance(e, Restored)]
+    assert rollovers and all(r.rollover for r in rollovers)
+    assert kinds.index(Restored) > first_warning
+    assert not any(getattr(e, "type", None) == "error" for e in seen)
+    assert sum(isinstance(e, SessionCreated) for e in seen) == 1
