@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -26,7 +27,11 @@ __all__ = ["ConnectionLike"]
 
 
 class ConnectionLike(Protocol):
-    """The part of a connection's surface the library's own helpers use (structural)."""
+    """The part of a connection's surface the library's own helpers use (structural).
+
+    The resources are declared as ``cached_property`` because that is how both connections
+    build them (a type checker does not match a cached property against a plain property).
+    """
 
     def next_event_id(self) -> str: ...
 
@@ -38,14 +43,14 @@ class ConnectionLike(Protocol):
         self, *types: str | type[BaseServerEvent], max_buffer: int = 256
     ) -> AbstractAsyncContextManager[MemoryObjectReceiveStream[ReceivedEvent]]: ...
 
-    @property
+    @cached_property
     def session(self) -> SessionResource: ...
 
-    @property
+    @cached_property
     def response(self) -> ResponseResource: ...
 
-    @property
+    @cached_property
     def input_audio_buffer(self) -> InputAudioBufferResource: ...
 
-    @property
+    @cached_property
     def conversation(self) -> ConversationResource: ...

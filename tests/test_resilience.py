@@ -218,3 +218,60 @@ async def test_session_cap_warns_then_rolls_over_before_expiry() -> None:
     assert kinds.index(Restored) > first_warning
     assert not any(getattr(e, "type", None) == "error" for e in seen)
     assert sum(isinstance(e, SessionCreated) for e in seen) == 1
+
+
+def _appends(server: FakeRealtimeServer) -> int:
+    return sum(s.received_count("input_audio_buffer.append") for s in server.sessions)
+
+
+@pytest.mark.parametrize("how", ["rollover", "drop"])
+async def test_pump_and_player_run_across_the_switch(
+    realtime_server: FakeRealtimeServer, how: str
+) -> None:
+    from realtime_anyio.audio import AudioPlayer, VirtualSpeaker, pump_audio, silence
+
+    realtime_server.script.reply_audio("Before the switch.").reply_audio("After the switch.")
+    policy = ReconnectPolicy(base_delay=0.1, max_delay=0.1, random=lambda: 1.0)
+    results: list[Any] = []
+    with anyio.fail_after(20):
+        async with (
+            open_resilient(**_options(realtime_server, policy=policy)) as conn,
+            anyio.create_task_group() as tg,
+        ):
+            player = AudioPlayer(VirtualSpeaker(speed=50))
+            await tg.start(player.run, conn)
+
+            async def pump() -> None:
+                # 1.5 s of audio at 5x: a 20 ms chunk every 4 ms.
+                results.append(await pump_audio(conn, silence(1.5), speed=5))
+
+            tg.start_soon(pump)
+            await conn.response.create()
+            await _next(conn, ResponseDone)
+            if how == "rollover":
+                await conn.rollover()
+            else:
+                await realtime_server.sessions[0].drop()
+                restored = await _next(conn, Restored)
+                assert restored.sends_failed >= 1  # chunks refused in the 0.1 s gap
+            await conn.response.create()
+            await _next(conn, ResponseDone)
+            while not results:
+                await anyio.sleep(0.01)
+            await player.wait_idle()
+            stats = player.statistics()
+            tg.cancel_scope.cancel()
+    (result,) = results
+    assert result.chunks + result.dropped == 75
+    if how == "rollover":
+        # Make before break: every chunk reached one session or the other.
+        assert _appends(realtime_server) == result.chunks
+        assert result.dropped == 0
+    else:
+        # A chunk accepted just before the drop may die with the old socket (reported as
+        # ``unsent`` when it was never written); none is sent twice.
+        assert result.chunks - 3 <= _appends(realtime_server) <= result.chunks
+        assert result.dropped >= 1
+    assert stats.errors == ()
+    assert stats.items == 2 and stats.received_ms > 0
+    assert stats.played_ms == pytest.approx(stats.received_ms, abs=1)

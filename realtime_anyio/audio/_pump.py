@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
+from .._errors import SendInterrupted
 from ._formats import PCM16_24K, WireFormat
 
 if TYPE_CHECKING:
-    from .._connection import RealtimeConnection
+    from .._protocols import ConnectionLike
 
 __all__ = ["AudioSource", "PumpResult", "chunked", "pump_audio"]
 
@@ -32,6 +33,8 @@ class PumpResult:
     audio_ms: float
     #: The worst lateness of a paced chunk against its due time, in seconds.
     max_lateness: float
+    #: Chunks a resilient session refused while it replaced its connection (not sent).
+    dropped: int = 0
 
 
 async def _pieces(source: AudioSource) -> AsyncGenerator[bytes, None]:
@@ -81,7 +84,7 @@ async def chunked(
 
 
 async def pump_audio(
-    conn: RealtimeConnection,
+    conn: ConnectionLike,
     source: AudioSource,
     *,
     format: WireFormat = PCM16_24K,
@@ -98,11 +101,17 @@ async def pump_audio(
     already be in the session's input ``format``. ``speed`` paces at that many times real time
     (demos and tests against the bundled server with the same ``pacing_speed``).
 
+    On a :class:`~realtime_anyio.resilience.ResilientConnection` the pump keeps running
+    across a reconnect: chunks refused while the connection is replaced
+    (:class:`~realtime_anyio.SendInterrupted`: that turn is gone) are dropped and counted in
+    ``PumpResult.dropped``; pacing goes on from the chunk index.
+
     Cancellation: safe; every chunk is one ``input_audio_buffer.append``, sent whole or not
     at all, and the connection stays usable.
     """
     size_sent = 0
     count = 0
+    dropped = 0
     worst = 0.0
     if speed <= 0:
         raise ValueError("speed must be positive")
@@ -120,9 +129,13 @@ async def pump_audio(
                     await anyio.sleep_until(due)
                     now = anyio.current_time()
                 worst = max(worst, now - due)
-            await append(chunk)
+            try:
+                await append(chunk)
+            except SendInterrupted:
+                dropped += 1
+            else:
+                size_sent += len(chunk)
             count += 1
-            size_sent += len(chunk)
     if not count:
         await anyio.lowlevel.checkpoint()
-    return PumpResult(count, size_sent, format.ms(size_sent), worst)
+    return PumpResult(count - dropped, size_sent, format.ms(size_sent), worst, dropped)
