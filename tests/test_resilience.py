@@ -275,3 +275,154 @@ async def test_pump_and_player_run_across_the_switch(
     assert stats.errors == ()
     assert stats.items == 2 and stats.received_ms > 0
     assert stats.played_ms == pytest.approx(stats.received_ms, abs=1)
+
+
+async def _stage_backoff(conn: ResilientConnection, server: FakeRealtimeServer) -> None:
+    await server.sessions[0].drop()
+    await _next(conn, Reconnecting)
+
+
+async def _stage_connect(conn: ResilientConnection, server: FakeRealtimeServer) -> None:
+    from realtime_anyio.testing import DelayHandshake
+
+    server.inject(DelayHandshake(float("inf")), connections=None)
+    await server.sessions[0].drop()
+    await _next(conn, Reconnecting)
+    await anyio.sleep(0.2)
+
+
+async def _stage_restore(conn: ResilientConnection, server: FakeRealtimeServer) -> None:
+    from realtime_anyio.testing import StallAfter
+
+    server.inject(StallAfter(1, seconds=1.5), connections=None)
+    await server.sessions[0].drop()
+    await _next(conn, Reconnecting)
+    await server.wait_for_session(2)
+    await anyio.sleep(0.2)
+
+
+async def _stage_rollover_connect(conn: ResilientConnection, server: FakeRealtimeServer) -> None:
+    from realtime_anyio.testing import DelayHandshake
+
+    server.inject(DelayHandshake(float("inf")))
+    conn._tg.start_soon(conn.rollover)  # type: ignore[union-attr]  # pyright: ignore
+    await anyio.sleep(0.2)
+
+
+async def _stage_rollover_boundary(conn: ResilientConnection, server: FakeRealtimeServer) -> None:
+    first = server.sessions[0]
+    await first.send_event({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0,
+                            "item_id": "item_speaking"})
+    await conn.wait_for("input_audio_buffer.speech_started")
+    conn._tg.start_soon(conn.rollover)  # type: ignore[union-attr]  # pyright: ignore
+    second = await server.wait_for_session(2)
+    await second.wait_for_received("session.update")
+    await anyio.sleep(0.1)
+
+
+def _client_tasks() -> set[int]:
+    # The server's tasks (one may still wait out a handshake delay) are not the client's.
+    return {
+        t.id
+        for t in anyio.get_running_tasks()
+        if "testing" not in t.name
+        and "Listener.serve" not in t.name
+        and not t.name.startswith("fake-realtime")
+    }
+
+
+STAGES = {
+    "backoff": _stage_backoff,
+    "connect": _stage_connect,
+    "restore": _stage_restore,
+    "rollover-connect": _stage_rollover_connect,
+    "rollover-boundary": _stage_rollover_boundary,
+}
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+async def test_cancel_at_each_stage_leaves_nothing(
+    realtime_server: FakeRealtimeServer, stage: str
+) -> None:
+    policy = ReconnectPolicy(base_delay=0.05, max_delay=0.05, random=lambda: 1.0)
+    if stage == "backoff":
+        policy = ReconnectPolicy(base_delay=30, max_delay=30, random=lambda: 1.0)
+    before = _client_tasks()
+    with anyio.fail_after(10):
+        with anyio.CancelScope() as scope:
+            async with open_resilient(**_options(realtime_server, policy=policy)) as conn:
+                await _next(conn, SessionCreated)
+                await STAGES[stage](conn, realtime_server)
+                scope.cancel()
+                await anyio.sleep_forever()
+        assert scope.cancelled_caught
+        assert conn.closed
+        for session in realtime_server.sessions:
+            await session.closed.wait()
+    left = {t.name for t in anyio.get_running_tasks() if t.id in _client_tasks() - before}
+    assert not left
+
+
+@pytest.mark.parametrize("how", ["rollover", "drop"])
+async def test_owed_tool_output_is_sent_once_on_the_new_connection(
+    realtime_server: FakeRealtimeServer, how: str
+) -> None:
+    from realtime_anyio import ToolDispatcher, ToolFunction
+    from realtime_anyio.testing import DelayEvents, ToolCall
+
+    release = anyio.Event()
+
+    async def lookup(key: str) -> str:
+        """Look a key up (slowly)."""
+        await release.wait()
+        return f"value of {key}"
+
+    dispatcher = ToolDispatcher([ToolFunction(lookup)])
+    realtime_server.script.reply(ToolCall("lookup", {"key": "a"}, call_id="call_a"))
+    realtime_server.script.reply_text("Found it.")
+    policy = ReconnectPolicy(base_delay=0.01, max_delay=0.01)
+    with anyio.fail_after(15):
+        async with (
+            open_resilient(**_options(realtime_server, policy=policy)) as conn,
+            anyio.create_task_group() as tg,
+        ):
+            await conn.session.update(
+                session={
+                    "type": "realtime",
+                    "output_modalities": ["text"],
+                    "tools": dispatcher.session_tools(),
+                },
+                wait=True,
+            )
+            await tg.start(dispatcher.run, conn)
+            await conn.conversation.item.create(item=user_text("Look up a"), wait=True)
+            await conn.response.create()
+            await _next(conn, ResponseDone)
+            # The restore on the next connection is slow, so the output is ready during it.
+            realtime_server.inject(DelayEvents(0.1, after=1))
+            if how == "rollover":
+                tg.start_soon(conn.rollover)
+            else:
+                await realtime_server.sessions[0].drop()
+            second = await realtime_server.wait_for_session(2)
+            release.set()
+            restored = await _next(conn, Restored)
+            assert restored.sends_delivered >= 1  # the output waited for the switch
+            done = await _next(conn, ResponseDone)
+            assert done.response.output[0].content[0].text == "Found it."
+            tg.cancel_scope.cancel()
+    first = realtime_server.sessions[0]
+
+    def outputs(session: Any) -> list[str]:
+        return [
+            e["item"]["call_id"]
+            for e in session.received
+            if e["type"] == "conversation.item.create"
+            and e["item"]["type"] == "function_call_output"
+        ]
+
+    assert outputs(first) == []
+    assert outputs(second) == ["call_a"]
+    kinds = [i["type"] for i in second.conversation.items]
+    assert kinds.count("function_call_output") == 1
+    assert dispatcher.statistics().outputs_sent == 1
