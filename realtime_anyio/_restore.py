@@ -65,7 +65,10 @@ def _writable(session: Session) -> Session:
     # The server reports these; a client may not send them back (the model is chosen at connect).
     if isinstance(session, RealtimeSession):
         return msgspec.structs.replace(
-            session, id=msgspec.UNSET, object=msgspec.UNSET, expires_at=msgspec.UNSET,
+            session,
+            id=msgspec.UNSET,
+            object=msgspec.UNSET,
+            expires_at=msgspec.UNSET,
             model=msgspec.UNSET,
         )
     return msgspec.structs.replace(
@@ -119,7 +122,10 @@ def plan_restore(
 
 
 async def apply_restore(
-    conn: RealtimeConnection, plan: RestorePlan, *, timeout: float = 30.0
+    conn: RealtimeConnection,
+    plan: RestorePlan,
+    *,
+    timeout: float = 30.0,  # noqa: ASYNC109 - the shared restore interface takes a timeout
 ) -> RestoreReport:
     """Send ``plan`` on ``conn`` (a fresh session) and wait until the server acknowledged it.
 

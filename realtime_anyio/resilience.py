@@ -19,7 +19,7 @@ import random
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -299,6 +299,7 @@ class _Slot:
         self.ended: BaseException | None = None  # why it ended once open
         self.unsent = 0
         self.retiring = False
+        self.drained = anyio.Event()
         # Restore echoes: what the server answers to the restore is not the user's business.
         self.restoring = restoring
         self.echo_ids: set[str] = set()
@@ -602,10 +603,8 @@ class ResilientConnection:
                 names = subscription.names
                 if names and _kind(event) not in names:
                     continue
-                try:
+                with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                     await subscription.send.send(event)
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    pass
         if self._correlator:
             self._correlator.deliver(event)
         self._unread.append(event)
@@ -850,6 +849,8 @@ class ResilientConnection:
                 slot.held.append(event)
                 continue
             await self._deliver(event)
+            if slot.retiring and not conn.statistics().receive_buffer_used:
+                slot.drained.set()
 
     def _observe(self, slot: _Slot, event: ReceivedEvent) -> None:
         if isinstance(event, (SessionCreated, SessionUpdated)):
@@ -941,10 +942,11 @@ class ResilientConnection:
         slot.retiring = True
         conn = slot.conn
         if conn is not None:
-            # Let the forwarder hand over what the old connection already received.
-            with anyio.move_on_after(1.0):
-                while conn.statistics().receive_buffer_used and not slot.done.is_set():
-                    await anyio.sleep(0.005)
+            # Let the forwarder hand over what the old connection already received (closing
+            # discards what is still buffered).
+            if conn.statistics().receive_buffer_used:
+                with anyio.move_on_after(1.0):
+                    await slot.drained.wait()
             await conn.aclose()
         with anyio.move_on_after(conn.close_timeout + 2.0 if conn is not None else 1.0):
             await slot.done.wait()
@@ -1035,9 +1037,7 @@ class ResilientConnection:
             slot: _Slot | None = None
             try:
                 with anyio.fail_after(max(deadline - anyio.current_time(), 0.0)):
-                    plan = plan_restore(
-                        self._history, include_audio=policy.include_audio
-                    )
+                    plan = plan_restore(self._history, include_audio=policy.include_audio)
                     slot = await self._open_slot()
                     assert slot.conn is not None
                     slot.echo_ids.update(_item_ids(plan))

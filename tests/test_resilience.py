@@ -200,9 +200,7 @@ async def test_rollover_on_demand_keeps_the_conversation(
 async def test_session_cap_warns_then_rolls_over_before_expiry() -> None:
     seen: list[object] = []
     async with FakeRealtimeServer(session_duration=2) as server:
-        options = _options(
-            server, rollover=RolloverPolicy(warn_before=1.5, before_expiry=1.0)
-        )
+        options = _options(server, rollover=RolloverPolicy(warn_before=1.5, before_expiry=1.0))
         with anyio.fail_after(15):
             async with open_resilient(**options) as conn:
                 with anyio.move_on_after(3.2):
@@ -233,6 +231,7 @@ async def test_pump_and_player_run_across_the_switch(
     realtime_server.script.reply_audio("Before the switch.").reply_audio("After the switch.")
     policy = ReconnectPolicy(base_delay=0.1, max_delay=0.1, random=lambda: 1.0)
     results: list[Any] = []
+    pumped = anyio.Event()
     with anyio.fail_after(20):
         async with (
             open_resilient(**_options(realtime_server, policy=policy)) as conn,
@@ -244,6 +243,7 @@ async def test_pump_and_player_run_across_the_switch(
             async def pump() -> None:
                 # 1.5 s of audio at 5x: a 20 ms chunk every 4 ms.
                 results.append(await pump_audio(conn, silence(1.5), speed=5))
+                pumped.set()
 
             tg.start_soon(pump)
             await conn.response.create()
@@ -256,8 +256,7 @@ async def test_pump_and_player_run_across_the_switch(
                 assert restored.sends_failed >= 1  # chunks refused in the 0.1 s gap
             await conn.response.create()
             await _next(conn, ResponseDone)
-            while not results:
-                await anyio.sleep(0.01)
+            await pumped.wait()
             await player.wait_idle()
             stats = player.statistics()
             tg.cancel_scope.cancel()
@@ -311,8 +310,13 @@ async def _stage_rollover_connect(conn: ResilientConnection, server: FakeRealtim
 
 async def _stage_rollover_boundary(conn: ResilientConnection, server: FakeRealtimeServer) -> None:
     first = server.sessions[0]
-    await first.send_event({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0,
-                            "item_id": "item_speaking"})
+    await first.send_event(
+        {
+            "type": "input_audio_buffer.speech_started",
+            "audio_start_ms": 0,
+            "item_id": "item_speaking",
+        }
+    )
     await conn.wait_for("input_audio_buffer.speech_started")
     conn._tg.start_soon(conn.rollover)  # type: ignore[union-attr]  # pyright: ignore
     second = await server.wait_for_session(2)

@@ -312,9 +312,7 @@ class AudioPlayer:
                 await self._kick.wait()
                 await self._after_event()
 
-    async def _run_subscribed(
-        self, conn: ConnectionLike, task_status: TaskStatus[None]
-    ) -> None:
+    async def _run_subscribed(self, conn: ConnectionLike, task_status: TaskStatus[None]) -> None:
         async with (
             conn.subscribe(*_EVENTS, max_buffer=self._subscription_buffer) as events,
             anyio.create_task_group() as tg,
