@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, TypeAlias, TypeVar, overload
@@ -65,6 +65,7 @@ from .events import (
     ConversationItemAdded,
     ConversationItemCreate,
     ConversationItemDone,
+    ConversationItemRetrieve,
     Error,
     InputAudioBufferSpeechStarted,
     InputAudioBufferSpeechStopped,
@@ -94,6 +95,9 @@ __all__ = [
 logger = logging.getLogger("realtime_anyio")
 
 _E = TypeVar("_E", bound=BaseServerEvent)
+
+#: An item id no session holds: retrieving it is the rollover's ordering barrier.
+_BARRIER_ITEM = "item_rollover_barrier"
 
 #: Sends that belong to the current turn's audio: never replayed into another session.
 _AUDIO_KINDS = frozenset(
@@ -300,6 +304,12 @@ class _Slot:
         self.unsent = 0
         self.retiring = False
         self.drained = anyio.Event()
+        self.barrier: str | None = None
+        # The sends given to this connection, in acceptance order (see ``unwritten``).
+        self.lock = anyio.Lock()
+        self.log: deque[ClientEvent | Mapping[str, Any] | None] = deque()
+        self.logged_from = 0
+        self.barrier_seen = anyio.Event()
         # Restore echoes: what the server answers to the restore is not the user's business.
         self.restoring = restoring
         self.echo_ids: set[str] = set()
@@ -315,6 +325,29 @@ class _Slot:
     def poke(self) -> None:
         changed, self.changed = self.changed, anyio.Event()
         changed.set()
+
+    def start_log(self) -> None:
+        """User sends start here: everything accepted before (the restore) comes first."""
+        assert self.conn is not None
+        self.logged_from = sum(self.conn.statistics().events_sent.values())
+        self.log.clear()
+
+    def record(self, event: ClientEvent | Mapping[str, Any] | None, bound: int) -> None:
+        self.log.append(event)
+        if len(self.log) > 4 * bound + 128 and self.conn is not None:
+            # The writer writes in acceptance order: what it wrote can be forgotten.
+            written = self.conn.statistics().frames_sent
+            while self.log and self.logged_from < written:
+                self.log.popleft()
+                self.logged_from += 1
+
+    def unwritten(self) -> list[ClientEvent | Mapping[str, Any] | None]:
+        """The logged sends the connection accepted but never wrote (it is closed)."""
+        if self.conn is None:
+            return []
+        written = self.conn.statistics().frames_sent
+        skip = max(0, written - self.logged_from)
+        return list(self.log)[skip:]
 
     @property
     def at_boundary(self) -> bool:
@@ -678,7 +711,7 @@ class ResilientConnection:
                         f"reach the next session"
                     )
                 try:
-                    await slot.conn.send(event)
+                    await self._send_on(slot, event)
                 except ConnectionClosed as exc:
                     if slot is not self._audio_slot:
                         continue  # switched meanwhile: the next connection takes it
@@ -693,13 +726,40 @@ class ResilientConnection:
                 await self._wait_change()
                 continue
             try:
-                await current.conn.send(event)
+                await self._send_on(current, event)
             except ConnectionClosed:
                 if current is self._current and not self._holding and not self.closed:
                     # The forwarder has not noticed the drop yet: wait for the supervisor.
                     await self._wait_change()
                 continue
             return
+
+    async def _send_on(
+        self, slot: _Slot, event: ClientEvent | Mapping[str, Any], *, log: bool = True
+    ) -> None:
+        """Send on ``slot`` and log the event in the order the connection accepted it."""
+        conn = slot.conn
+        assert conn is not None
+        if not slot.lock.locked():
+            try:
+                conn.send_nowait(event)
+            except anyio.WouldBlock:
+                pass
+            else:
+                slot.record(event if log else None, self._send_buffer)
+                return
+        # A full send queue: one waiter at a time, so the log keeps the acceptance order.
+        async with slot.lock:
+            await conn.send(event)
+            slot.record(event if log else None, self._send_buffer)
+
+    def _send_on_nowait(self, slot: _Slot, event: ClientEvent | Mapping[str, Any]) -> None:
+        conn = slot.conn
+        assert conn is not None
+        if slot.lock.locked():
+            raise anyio.WouldBlock
+        conn.send_nowait(event)
+        slot.record(event, self._send_buffer)
 
     async def _hold(self, event: ClientEvent | Mapping[str, Any]) -> None:
         to_client_event(event)  # an invalid event is refused now, not after the restore
@@ -720,7 +780,7 @@ class ResilientConnection:
             if slot is None or slot.conn is None:
                 self._failed += 1
                 raise SendInterrupted(f"{kind} refused: the connection dropped")
-            slot.conn.send_nowait(event)
+            self._send_on_nowait(slot, event)
             return
         current = self._current
         if self._holding or current is None or current.conn is None:
@@ -729,7 +789,7 @@ class ResilientConnection:
                 raise anyio.WouldBlock
             self._held.append(event)
             return
-        current.conn.send_nowait(event)
+        self._send_on_nowait(current, event)
 
     async def request(self, event: ClientEvent | Mapping[str, Any]) -> ReceivedEvent:
         """Send ``event`` and wait for the server's reply (as :meth:`RealtimeConnection.request`).
@@ -831,6 +891,7 @@ class ResilientConnection:
                 slot.error = ConnectionClosed(1000, "cancelled while connecting")
             slot.ready.set()
             slot.done.set()
+            slot.barrier_seen.set()
             slot.poke()
             self._poke()
 
@@ -874,7 +935,14 @@ class ResilientConnection:
         slot.poke()
 
     def _echo(self, slot: _Slot, event: ReceivedEvent) -> bool:
-        """Whether ``event`` answers the restore (then the user never sees it)."""
+        """Whether ``event`` answers the restore or a barrier (then the user never sees it)."""
+        if (
+            isinstance(event, Error)
+            and slot.barrier is not None
+            and event.error.event_id == slot.barrier
+        ):
+            slot.barrier_seen.set()
+            return True
         if isinstance(event, (ConversationItemAdded, ConversationItemDone)):
             item_id = event.item.id
             if isinstance(item_id, str) and item_id in slot.echo_ids:
@@ -889,11 +957,14 @@ class ResilientConnection:
             return True
         return isinstance(event, (SessionCreated, Error))
 
-    async def _open_slot(self) -> _Slot:
+    def _spawn_slot(self) -> _Slot:
         assert self._tg is not None
         self._slots += 1
         slot = _Slot(self._slots, restoring=self._slots > 1)
         self._tg.start_soon(self._run_slot, slot, name=f"realtime-resilient-{slot.number}")
+        return slot
+
+    async def _slot_ready(self, slot: _Slot) -> None:
         try:
             await slot.ready.wait()
         except BaseException:
@@ -901,11 +972,37 @@ class ResilientConnection:
             raise
         if slot.error is not None:
             raise slot.error
+
+    async def _open_slot(self) -> _Slot:
+        slot = self._spawn_slot()
+        await self._slot_ready(slot)
         return slot
+
+    async def _barrier(self, old: _Slot) -> None:
+        """Wait until the old session answered everything sent to it before the hold began.
+
+        The server handles client events in order, so the answer to a harmless request sent
+        now (retrieving an item that does not exist) comes after the answers to all earlier
+        ones; the forwarder marks it seen once it folded everything before it.
+        """
+        conn = old.conn
+        if conn is None:
+            return
+        marker = conn.next_event_id()
+        old.barrier = marker
+        try:
+            await self._send_on(
+                old, ConversationItemRetrieve(event_id=marker, item_id=_BARRIER_ITEM), log=False
+            )
+        except ConnectionClosed:
+            return
+        with anyio.move_on_after(self.policy.restore_timeout):
+            await old.barrier_seen.wait()
 
     async def _start(self, tg: anyio.abc.TaskGroup) -> None:
         self._tg = tg
         slot = await self._open_slot()
+        slot.start_log()
         self._set_live(slot)
         tg.start_soon(self._supervise, name="realtime-resilient-supervisor")
         tg.start_soon(self._timers, name="realtime-resilient-timers")
@@ -919,6 +1016,7 @@ class ResilientConnection:
     async def _switch(self, slot: _Slot) -> None:
         """Make ``slot`` current: audio goes there at once, held sends follow in order."""
         assert slot.conn is not None
+        slot.start_log()
         self._current = slot
         self._audio_slot = slot
         self._holding = True
@@ -929,7 +1027,7 @@ class ResilientConnection:
         while self._held:
             event = self._held[0]
             try:
-                await slot.conn.send(event)
+                await self._send_on(slot, event)
             except ConnectionClosed:
                 break  # the new one dropped too: the supervisor reconnects, the rest waits
             self._held.popleft()
@@ -990,24 +1088,39 @@ class ResilientConnection:
         self._rollovers.clear()
         self._poke()
 
-    def _requeue_requests(self) -> None:
-        """Requests the dropped connection took but never answered: send them again after the
-        restore (the new session never saw them), except audio, which is failed back."""
+    def _requeue(self, dead: _Slot) -> int:
+        """Carry over what the dropped connection took but the new session will not have.
+
+        Sends it accepted but never wrote, and requests it took but never answered, are held
+        for the next connection (the new session is rebuilt from the history, which cannot hold
+        what was never acknowledged). Audio among them is failed back instead; returns how much.
+        """
         held = {id(event) for event in self._held}
-        again: list[ClientEvent] = []
+        unwritten = [event for event in dead.unwritten() if event is not None]
+        seen = {id(event) for event in unwritten}
+        # Written but unanswered requests were accepted before anything still unwritten.
+        again: list[ClientEvent | Mapping[str, Any]] = []
+        failed = 0
         for pending, event in list(self._in_flight.items()):
             if id(event) in held:
                 continue
             if event.type in _AUDIO_KINDS:
                 del self._in_flight[pending]
                 self._correlator.discard(pending)
-                self._failed += 1
                 pending.finish(
                     error=SendInterrupted("the connection dropped before the server answered")
                 )
-            else:
+                failed += id(event) not in seen
+            elif id(event) not in seen:
+                again.append(event)
+        for event in unwritten:
+            if _send_kind(event) in _AUDIO_KINDS:
+                failed += 1
+            elif id(event) not in held:
                 again.append(event)
         self._held.extendleft(reversed(again))
+        self._failed += failed
+        return failed
 
     async def _reconnect(self, dead: _Slot) -> None:
         cause = dead.ended or dead.error
@@ -1017,11 +1130,11 @@ class ResilientConnection:
         self._audio_slot = None
         self._holding = True
         self._poke()
-        self._requeue_requests()
+        failed_before = self._failed
+        self._requeue(dead)
         policy = self.policy
         started = anyio.current_time()
         deadline = started + policy.deadline
-        failed_before = self._failed
         self._delivered_since = 0
         last: BaseException | None = cause
         attempt = 0
@@ -1059,7 +1172,7 @@ class ResilientConnection:
                     gap_seconds=anyio.current_time() - started,
                     rollover=False,
                     sends_delivered=self._delivered_since,
-                    sends_failed=self._failed - failed_before + dead.unsent,
+                    sends_failed=self._failed - failed_before,
                     unsent=dead.unsent,
                     attempts=attempt,
                 )
@@ -1072,7 +1185,7 @@ class ResilientConnection:
         except _GiveUp:
             raise
         except Exception as exc:
-            logger.warning("rollover failed; the current connection stays: %r", exc)
+            logger.warning("rollover failed; the current connection stays: %r", exc, exc_info=True)
             request.error = exc
         finally:
             request.done.set()
@@ -1086,19 +1199,27 @@ class ResilientConnection:
         self._delivered_since = 0
         slot: _Slot | None = None
         try:
+            # The new connection opens while the old one confirms it processed every send it
+            # took: the plan then holds all that the old session acknowledged.
+            slot = self._spawn_slot()
+            await self._barrier(old)
             plan = plan_restore(self._history, include_audio=self.policy.include_audio)
-            slot = await self._open_slot()
+            await self._slot_ready(slot)
             assert slot.conn is not None
             restored = _item_ids(plan)
             slot.echo_ids.update(restored)
             await apply_restore(slot.conn, plan, timeout=self.policy.restore_timeout)
             replayed = dict(plan.replayed)
+            session = self._history.session
             deadline = anyio.current_time() + self.rollover_policy.boundary_timeout
             while True:
                 await self._wait_boundary(old, deadline)
                 extra = _catch_up(self._history, restored, self.policy.include_audio)
-                if not extra.items:
+                if extra.session is not None and self._history.session is session:
+                    extra = replace(extra, session=None)
+                if not extra.items and extra.session is None:
                     break
+                session = self._history.session
                 new_ids = _item_ids(extra)
                 slot.echo_ids.update(new_ids)
                 restored.update(new_ids)
@@ -1200,7 +1321,8 @@ def _item_ids(plan: RestorePlan) -> set[str]:
 
 
 def _catch_up(history: Conversation, restored: set[str], include_audio: bool) -> RestorePlan:
-    """The items the history gained since the restore, chained after the ones before them."""
+    """What the history gained since the restore: new items (chained after the ones before
+    them) and the session as it stands now (the caller drops it when it did not change)."""
     plan = plan_restore(history, include_audio=include_audio)
     items: list[ConversationItemCreate] = []
     counts: dict[str, int] = {}
@@ -1210,7 +1332,7 @@ def _catch_up(history: Conversation, restored: set[str], include_audio: bool) ->
             items.append(event)
             counts[event.item.type] = counts.get(event.item.type, 0) + 1
     return RestorePlan(
-        session=None,
+        session=plan.session,
         items=items,
         owed_call_ids=plan.owed_call_ids,
         replayed=MappingProxyType(counts),

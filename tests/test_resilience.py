@@ -430,3 +430,36 @@ async def test_owed_tool_output_is_sent_once_on_the_new_connection(
     kinds = [i["type"] for i in second.conversation.items]
     assert kinds.count("function_call_output") == 1
     assert dispatcher.statistics().outputs_sent == 1
+
+
+async def test_a_request_the_dropped_connection_never_answered_is_sent_again(
+    realtime_server: FakeRealtimeServer,
+) -> None:
+    from realtime_anyio.events import ConversationItemAdded
+    from realtime_anyio.testing import StallAfter
+
+    realtime_server.inject(StallAfter(1))  # the first session stops answering
+    replies: list[Any] = []
+    with anyio.fail_after(10):
+        async with (
+            open_resilient(**_options(realtime_server)) as conn,
+            anyio.create_task_group() as tg,
+        ):
+            await _next(conn, SessionCreated)
+
+            async def create() -> None:
+                replies.append(await conn.conversation.item.create(item=user_text("x"), wait=True))
+
+            tg.start_soon(create)
+            first = realtime_server.sessions[0]
+            await anyio.sleep(0.2)
+            assert not replies
+            await first.drop()
+            restored = await _next(conn, Restored)
+            assert restored.sends_delivered == 1
+            while not replies:  # noqa: ASYNC110 - the reply arrives in the stream first
+                await conn.receive()
+    (added,) = replies
+    assert isinstance(added, ConversationItemAdded)
+    second = realtime_server.sessions[1]
+    assert [i["content"][0]["text"] for i in second.conversation.items] == ["x"]
