@@ -457,7 +457,7 @@ async def test_a_request_the_dropped_connection_never_answered_is_sent_again(
             await first.drop()
             restored = await _next(conn, Restored)
             assert restored.sends_delivered == 1
-            while not replies:  # noqa: ASYNC110 - the reply arrives in the stream first
+            while not replies:  # the reply arrives in the stream too: keep reading
                 await conn.receive()
     (added,) = replies
     assert isinstance(added, ConversationItemAdded)
