@@ -46,9 +46,14 @@ from ._errors import (
     RateLimitError,
     RealtimeInternalError,
     SendInterrupted,
+    scrubber,
     server_error,
 )
-from ._open import _GROUP_TYPES, open_realtime  # pyright: ignore[reportPrivateUsage]
+from ._open import (
+    _GROUP_TYPES,  # pyright: ignore[reportPrivateUsage]
+    _merge_config,  # pyright: ignore[reportPrivateUsage]
+    open_realtime,
+)
 from ._resources import (
     ConversationResource,
     InputAudioBufferResource,
@@ -401,7 +406,8 @@ class ResilientConnection:
         self._receive_buffer = receive_buffer
         self._unread: deque[ResilientEvent] = deque()
         self._subscriptions: list[_Subscription] = []
-        self._correlator = Correlator(lambda event: server_error(event.error, lambda t: t))
+        scrub = scrubber(_secrets(self._options))
+        self._correlator = Correlator(lambda event: server_error(event.error, scrub))
         self._in_flight: dict[Pending, ClientEvent] = {}  # open requests, oldest first
         self._id_prefix = f"res_{os.urandom(4).hex()}_"
         self._id_counter = 0
@@ -777,19 +783,26 @@ class ResilientConnection:
         kind = _send_kind(event)
         if kind in _AUDIO_KINDS:
             slot = self._audio_slot
-            if slot is None or slot.conn is None:
+            try:
+                if slot is None or slot.conn is None:
+                    raise ConnectionClosed(1006, "no connection")
+                self._send_on_nowait(slot, event)
+            except ConnectionClosed as exc:
                 self._failed += 1
-                raise SendInterrupted(f"{kind} refused: the connection dropped")
-            self._send_on_nowait(slot, event)
+                raise SendInterrupted(f"{kind} refused: the connection dropped") from exc
             return
         current = self._current
-        if self._holding or current is None or current.conn is None:
-            to_client_event(event)
-            if len(self._held) >= self._send_buffer:
-                raise anyio.WouldBlock
-            self._held.append(event)
-            return
-        self._send_on_nowait(current, event)
+        if not self._holding and current is not None and current.conn is not None:
+            try:
+                self._send_on_nowait(current, event)
+            except ConnectionClosed:
+                pass  # dropped, and the supervisor has not noticed yet: hold it
+            else:
+                return
+        to_client_event(event)
+        if len(self._held) >= self._send_buffer:
+            raise anyio.WouldBlock
+        self._held.append(event)
 
     async def request(self, event: ClientEvent | Mapping[str, Any]) -> ReceivedEvent:
         """Send ``event`` and wait for the server's reply (as :meth:`RealtimeConnection.request`).
@@ -1058,6 +1071,8 @@ class ResilientConnection:
                 slot = self._current
                 assert slot is not None
                 changed = self._changed
+                if self._closing:
+                    return  # the session is ending on purpose: nothing to reconnect
                 if slot.done.is_set() and not slot.retiring:
                     await self._reconnect(slot)
                 elif self._rollovers:
@@ -1068,6 +1083,8 @@ class ResilientConnection:
             await self._give_up(gave_up)
 
     async def _give_up(self, gave_up: _GiveUp) -> None:
+        if self._closing:
+            return
         error = gave_up.error or ConnectionClosed(1006, gave_up.reason)
         logger.warning("resilient session gave up: %s", gave_up.reason)
         with anyio.move_on_after(5.0):
@@ -1314,6 +1331,15 @@ class ResilientConnection:
         self._end()
         if current is not None and current.conn is not None:
             await current.conn.aclose()
+
+
+def _secrets(options: Mapping[str, Any]) -> tuple[str, ...]:
+    """The literal keys the connections will use, to keep them out of error messages."""
+    try:
+        config = _merge_config(options.get("config"), api_key=options.get("api_key"))
+    except Exception:  # no usable configuration: opening the connection will say why
+        return ()
+    return config.secrets()
 
 
 def _item_ids(plan: RestorePlan) -> set[str]:

@@ -463,3 +463,35 @@ async def test_a_request_the_dropped_connection_never_answered_is_sent_again(
     assert isinstance(added, ConversationItemAdded)
     second = realtime_server.sessions[1]
     assert [i["content"][0]["text"] for i in second.conversation.items] == ["x"]
+
+
+async def test_aclose_ends_the_stream_quietly(realtime_server: FakeRealtimeServer) -> None:
+    with anyio.fail_after(10):
+        async with open_resilient(**_options(realtime_server)) as conn:
+            await _next(conn, SessionCreated)
+            await conn.aclose()
+            await conn.aclose()  # silent when called again
+            async for _ in conn:
+                pass
+            assert conn.closed
+            with pytest.raises(ConnectionClosed):
+                await conn.send({"type": "response.create"})
+            await anyio.sleep(0.1)  # the supervisor sees the close and does not reconnect
+        assert len(realtime_server.sessions) == 1
+
+
+async def test_the_body_error_comes_out_as_itself_during_a_gap(
+    realtime_server: FakeRealtimeServer,
+) -> None:
+    from realtime_anyio.testing import DelayHandshake
+
+    class Boom(Exception):
+        pass
+
+    with anyio.fail_after(10), pytest.raises(Boom):
+        async with open_resilient(**_options(realtime_server)) as conn:
+            await _next(conn, SessionCreated)
+            realtime_server.inject(DelayHandshake(float("inf")), connections=None)
+            await realtime_server.sessions[0].drop()
+            await _next(conn, Reconnecting)
+            raise Boom
