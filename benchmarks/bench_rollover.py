@@ -78,6 +78,8 @@ async def one_round(base: str) -> dict[str, float]:
         return (time.perf_counter() - started) * 1000
 
     result: dict[str, Any] = {}
+    before = after = started = rolled = 0.0
+    restored: Any = None
     with anyio.fail_after(60):
         async with (
             open_resilient(

@@ -71,7 +71,8 @@ async def test_drop_reconnects_and_restores_history(realtime_server: FakeRealtim
             assert second.session["instructions"] == "Be brief."
             retrieved = await conn.conversation.item.retrieve(item_id=answer_id, wait=True)
             assert isinstance(retrieved, ConversationItemRetrieved)
-            assert retrieved.item.content[0].text == "Hello there"
+            item: Any = retrieved.item
+            assert item.content[0].text == "Hello there"
 
 
 async def test_gap_sends_are_held_or_failed(realtime_server: FakeRealtimeServer) -> None:
@@ -231,6 +232,7 @@ async def test_pump_and_player_run_across_the_switch(
     realtime_server.script.reply_audio("Before the switch.").reply_audio("After the switch.")
     policy = ReconnectPolicy(base_delay=0.1, max_delay=0.1, random=lambda: 1.0)
     results: list[Any] = []
+    stats: Any = None
     pumped = anyio.Event()
     with anyio.fail_after(20):
         async with (
@@ -329,9 +331,9 @@ def _client_tasks() -> set[int]:
     return {
         t.id
         for t in anyio.get_running_tasks()
-        if "testing" not in t.name
-        and "Listener.serve" not in t.name
-        and not t.name.startswith("fake-realtime")
+        if "testing" not in (t.name or "")
+        and "Listener.serve" not in (t.name or "")
+        and not (t.name or "").startswith("fake-realtime")
     }
 
 
@@ -352,6 +354,7 @@ async def test_cancel_at_each_stage_leaves_nothing(
     if stage == "backoff":
         policy = ReconnectPolicy(base_delay=30, max_delay=30, random=lambda: 1.0)
     before = _client_tasks()
+    conn: ResilientConnection | None = None
     with anyio.fail_after(10):
         with anyio.CancelScope() as scope:
             async with open_resilient(**_options(realtime_server, policy=policy)) as conn:
@@ -360,7 +363,7 @@ async def test_cancel_at_each_stage_leaves_nothing(
                 scope.cancel()
                 await anyio.sleep_forever()
         assert scope.cancelled_caught
-        assert conn.closed
+        assert conn is not None and conn.closed
         for session in realtime_server.sessions:
             await session.closed.wait()
     left = {t.name for t in anyio.get_running_tasks() if t.id in _client_tasks() - before}
@@ -385,6 +388,7 @@ async def test_owed_tool_output_is_sent_once_on_the_new_connection(
     realtime_server.script.reply(ToolCall("lookup", {"key": "a"}, call_id="call_a"))
     realtime_server.script.reply_text("Found it.")
     policy = ReconnectPolicy(base_delay=0.01, max_delay=0.01)
+    second: Any = None
     with anyio.fail_after(15):
         async with (
             open_resilient(**_options(realtime_server, policy=policy)) as conn,
