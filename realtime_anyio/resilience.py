@@ -168,7 +168,9 @@ class RolloverPolicy:
 
     ``warn_before`` seconds before the session's ``expires_at`` a :class:`SessionExpiring`
     event joins the stream (``None``: no warning). ``before_expiry`` seconds before it the
-    session rolls over by itself (``None``: only when you call ``rollover()``).
+    session rolls over by itself (``None``: only when you call ``rollover()``), but never
+    before half of the session's lifetime has passed (a margin longer than the session would
+    otherwise roll over at once, again and again).
     ``boundary_timeout`` bounds the wait for a turn boundary (no response in progress, no user
     speech); after it the switch happens anyway.
     """
@@ -324,6 +326,7 @@ class _Slot:
         self.responses: set[str] = set()
         self.changed = anyio.Event()
         self.expires_at: int | None = None
+        self.seen_at = 0.0
         self.warned = False
         self.rollover_due = False
 
@@ -931,6 +934,7 @@ class ResilientConnection:
             expires = getattr(event.session, "expires_at", None)
             if isinstance(expires, int) and expires != slot.expires_at:
                 slot.expires_at = expires
+                slot.seen_at = time.time()
                 slot.warned = False
                 slot.rollover_due = False
                 self._poke()
@@ -1296,7 +1300,10 @@ class ResilientConnection:
                 await self._deliver(SessionExpiring(expires, max(left, 0.0)))
                 continue
             if policy.before_expiry is not None and not slot.rollover_due:
-                wait = left - policy.before_expiry
+                # Never in the first half of what was left when the session began: a margin
+                # larger than the session itself must not roll over again and again.
+                halfway = slot.seen_at + (expires - slot.seen_at) / 2 - time.time()
+                wait = max(left - policy.before_expiry, halfway)
                 if wait > 0:
                     with anyio.move_on_after(wait):
                         await changed.wait()

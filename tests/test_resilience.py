@@ -499,3 +499,16 @@ async def test_the_body_error_comes_out_as_itself_during_a_gap(
             await realtime_server.sessions[0].drop()
             await _next(conn, Reconnecting)
             raise Boom
+
+
+async def test_a_margin_longer_than_the_session_does_not_loop() -> None:
+    async with FakeRealtimeServer(session_duration=3) as server:
+        options = _options(server, rollover=RolloverPolicy(warn_before=None, before_expiry=100))
+        with anyio.fail_after(10):
+            async with open_resilient(**options) as conn:
+                await _next(conn, SessionCreated)
+                await anyio.sleep(0.5)
+                assert conn.statistics().rollovers == 0
+                restored = await _next(conn, Restored)  # about halfway
+                assert restored.rollover
+                assert conn.statistics().rollovers == 1
