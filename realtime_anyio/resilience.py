@@ -1218,6 +1218,7 @@ class ResilientConnection:
         self._holding = True  # items and configuration wait; audio still goes to the old one
         self._poke()
         self._delivered_since = 0
+        failed_before = self._failed
         slot: _Slot | None = None
         try:
             # The new connection opens while the old one confirms it processed every send it
@@ -1254,6 +1255,11 @@ class ResilientConnection:
                 self._holding = False
                 self._poke()
             raise
+        died = old.done.is_set()
+        if died:
+            # The old connection died during the rollover: what it never answered goes on.
+            self._unsent += old.unsent
+            self._requeue(old)
         # No await between the last boundary check and the switch of the audio route.
         await self._switch(slot)
         self._rollover_count += 1
@@ -1265,7 +1271,8 @@ class ResilientConnection:
             gap_seconds=anyio.current_time() - started,
             rollover=True,
             sends_delivered=self._delivered_since,
-            sends_failed=0,
+            sends_failed=self._failed - failed_before,
+            unsent=old.unsent if died else 0,
         )
         await self._deliver(event)
         return event

@@ -512,3 +512,36 @@ async def test_a_margin_longer_than_the_session_does_not_loop() -> None:
                 restored = await _next(conn, Restored)  # about halfway
                 assert restored.rollover
                 assert conn.statistics().rollovers == 1
+
+
+async def test_the_old_connection_dying_during_a_rollover_switches_at_once(
+    realtime_server: FakeRealtimeServer,
+) -> None:
+    seen: list[object] = []
+    with anyio.fail_after(10):
+        async with (
+            open_resilient(**_options(realtime_server)) as conn,
+            anyio.create_task_group() as tg,
+        ):
+            await _next(conn, SessionCreated)
+            first = realtime_server.sessions[0]
+            await first.send_event(
+                {
+                    "type": "input_audio_buffer.speech_started",
+                    "audio_start_ms": 0,
+                    "item_id": "item_speaking",
+                }
+            )
+            await conn.wait_for("input_audio_buffer.speech_started")
+            tg.start_soon(conn.rollover)  # waits for the user to stop speaking
+            second = await realtime_server.wait_for_session(2)
+            await second.wait_for_received("session.update")
+            await first.drop()
+            async for event in conn:
+                seen.append(event)
+                if isinstance(event, Restored):
+                    break
+            assert conn.statistics().connections == 2
+    restored = seen[-1]
+    assert isinstance(restored, Restored) and restored.rollover
+    assert not any(isinstance(e, Reconnecting) for e in seen)
