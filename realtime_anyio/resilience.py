@@ -72,6 +72,7 @@ from .events import (
     ConversationItemDone,
     ConversationItemRetrieve,
     Error,
+    FunctionCallOutputItem,
     InputAudioBufferSpeechStarted,
     InputAudioBufferSpeechStopped,
     ReceivedEvent,
@@ -422,6 +423,8 @@ class ResilientConnection:
         self._send_buffer = send_buffer
         self._changed = anyio.Event()
         self._rollovers: deque[_RolloverRequest] = deque()
+        # During a rollover: call ids whose outputs go to the next connection only.
+        self._owed: frozenset[str] = frozenset()
         self._closing = False
         self._final: BaseException | None = None
         self._slots = 0
@@ -673,12 +676,14 @@ class ResilientConnection:
     async def send(self, event: ClientEvent | Mapping[str, Any]) -> None:
         """Send one client event to the current session.
 
-        While a dropped connection is replaced (or a rollover restores the next one),
-        configuration, item and response events wait in a bounded queue (``send_buffer``
-        events; a full queue makes this wait) and are delivered after the restore;
-        ``input_audio_buffer.*`` events raise :class:`~realtime_anyio.SendInterrupted` (during
-        a rollover they go to the old connection until the switch). Raises like
-        :meth:`RealtimeConnection.send` otherwise, and the final error once the session ended.
+        While a dropped connection is replaced, configuration, item and response events wait
+        in a bounded queue (``send_buffer`` events; a full queue makes this wait) and are
+        delivered after the restore, and ``input_audio_buffer.*`` events raise
+        :class:`~realtime_anyio.SendInterrupted`. During a rollover everything goes to the old
+        connection until the switch, except outputs of calls the new session is owed and, for
+        the round trip right before the switch, configuration and item events: those wait for
+        the new connection. Raises like :meth:`RealtimeConnection.send` otherwise, and the
+        final error once the session ended.
 
         Cancellation: always a checkpoint; a cancel before the event is accepted sends nothing.
         """
@@ -727,7 +732,7 @@ class ResilientConnection:
                     self._failed += 1
                     raise SendInterrupted(f"{kind} refused: the connection dropped") from exc
                 return
-            if self._holding:
+            if self._holding or self._owed_output(event, kind):
                 await self._hold(event)
                 return
             current = self._current
@@ -742,6 +747,17 @@ class ResilientConnection:
                     await self._wait_change()
                 continue
             return
+
+    def _owed_output(self, event: ClientEvent | Mapping[str, Any], kind: str) -> bool:
+        """Whether ``event`` answers a call the next session is owed (a rollover is under way)."""
+        if not self._owed or kind != "conversation.item.create":
+            return False
+        item = to_client_event(event)
+        return (
+            isinstance(item, ConversationItemCreate)
+            and isinstance(item.item, FunctionCallOutputItem)
+            and item.item.call_id in self._owed
+        )
 
     async def _send_on(
         self, slot: _Slot, event: ClientEvent | Mapping[str, Any], *, log: bool = True
@@ -795,7 +811,12 @@ class ResilientConnection:
                 raise SendInterrupted(f"{kind} refused: the connection dropped") from exc
             return
         current = self._current
-        if not self._holding and current is not None and current.conn is not None:
+        if (
+            not self._holding
+            and not self._owed_output(event, kind)
+            and current is not None
+            and current.conn is not None
+        ):
             try:
                 self._send_on_nowait(current, event)
             except ConnectionClosed:
@@ -1007,6 +1028,9 @@ class ResilientConnection:
             return
         marker = conn.next_event_id()
         old.barrier = marker
+        old.barrier_seen = anyio.Event()
+        if old.done.is_set():
+            return
         try:
             await self._send_on(
                 old, ConversationItemRetrieve(event_id=marker, item_id=_BARRIER_ITEM), log=False
@@ -1052,6 +1076,15 @@ class ResilientConnection:
             self._delivered_since += 1
             self._poke()
         self._set_live(slot)
+
+    async def _flush_held(self, slot: _Slot) -> None:
+        while self._held and slot.conn is not None and not slot.done.is_set():
+            try:
+                await self._send_on(slot, self._held[0])
+            except ConnectionClosed:
+                return
+            self._held.popleft()
+            self._poke()
 
     async def _retire(self, slot: _Slot) -> None:
         slot.retiring = True
@@ -1169,9 +1202,9 @@ class ResilientConnection:
             await self._deliver(Reconnecting(attempt, delay, str(last), last))
             await anyio.sleep(delay)
             slot: _Slot | None = None
+            plan = plan_restore(self._history, include_audio=policy.include_audio)
             try:
-                with anyio.fail_after(max(deadline - anyio.current_time(), 0.0)):
-                    plan = plan_restore(self._history, include_audio=policy.include_audio)
+                with anyio.move_on_after(max(deadline - anyio.current_time(), 0.0)) as scope:
                     slot = await self._open_slot()
                     assert slot.conn is not None
                     slot.echo_ids.update(_item_ids(plan))
@@ -1184,6 +1217,12 @@ class ResilientConnection:
                     raise _GiveUp(f"not retryable: {exc!r}", exc) from None
                 logger.info("reconnect attempt %d failed: %r", attempt, exc)
                 continue
+            if scope.cancelled_caught:
+                if slot is not None:
+                    slot.scope.cancel()
+                # The last real error says more than the deadline that cut this attempt short.
+                raise _GiveUp(f"no connection within {policy.deadline} s", last)
+            assert slot is not None
             await self._switch(slot)
             self._reconnects += 1
             await self._deliver(
@@ -1214,20 +1253,19 @@ class ResilientConnection:
     async def _rollover(self) -> Restored:
         old = self._current
         assert old is not None
-        started = anyio.current_time()
-        self._holding = True  # items and configuration wait; audio still goes to the old one
-        self._poke()
         self._delivered_since = 0
         failed_before = self._failed
+        held_since = anyio.current_time()
         slot: _Slot | None = None
         try:
-            # The new connection opens while the old one confirms it processed every send it
-            # took: the plan then holds all that the old session acknowledged.
+            # The old connection keeps serving (sends included) while the new one opens and
+            # is restored from the history as it stands.
             slot = self._spawn_slot()
-            await self._barrier(old)
-            plan = plan_restore(self._history, include_audio=self.policy.include_audio)
             await self._slot_ready(slot)
             assert slot.conn is not None
+            plan = plan_restore(self._history, include_audio=self.policy.include_audio)
+            # The new session gets these calls without outputs: their outputs wait for it.
+            self._owed = frozenset(plan.owed_call_ids)
             restored = _item_ids(plan)
             slot.echo_ids.update(restored)
             await apply_restore(slot.conn, plan, timeout=self.policy.restore_timeout)
@@ -1236,6 +1274,19 @@ class ResilientConnection:
             deadline = anyio.current_time() + self.rollover_policy.boundary_timeout
             while True:
                 await self._wait_boundary(old, deadline)
+                if not self._holding:
+                    # Items and configuration wait from here; audio still goes to the old
+                    # connection. The barrier makes sure the old session answered everything
+                    # it took, so the catch-up below sees it in the history.
+                    self._holding = True
+                    self._poke()
+                    held_since = anyio.current_time()
+                    await self._barrier(old)
+                late = anyio.current_time() >= deadline
+                if not old.at_boundary and not old.done.is_set() and not late:
+                    self._holding = False  # a turn started meanwhile: wait for its end
+                    self._poke()
+                    continue
                 extra = _catch_up(self._history, restored, self.policy.include_audio)
                 if extra.session is not None and self._history.session is session:
                     extra = replace(extra, session=None)
@@ -1249,12 +1300,20 @@ class ResilientConnection:
                     replayed[kind] = replayed.get(kind, 0) + count
                 await apply_restore(slot.conn, extra, timeout=self.policy.restore_timeout)
         except BaseException:
+            self._owed = frozenset()
             if slot is not None:
                 slot.scope.cancel()
             if not self.closed and old is self._current:
                 self._holding = False
                 self._poke()
+                # What waited for the new connection goes to the old one after all.
+                with (
+                    anyio.CancelScope(shield=True),
+                    anyio.move_on_after(self.policy.restore_timeout),
+                ):
+                    await self._flush_held(old)
             raise
+        self._owed = frozenset()
         died = old.done.is_set()
         if died:
             # The old connection died during the rollover: what it never answered goes on.
@@ -1268,7 +1327,7 @@ class ResilientConnection:
         event = Restored(
             replayed=MappingProxyType(replayed),
             lost=plan.lost,
-            gap_seconds=anyio.current_time() - started,
+            gap_seconds=anyio.current_time() - held_since,
             rollover=True,
             sends_delivered=self._delivered_since,
             sends_failed=self._failed - failed_before,

@@ -413,9 +413,12 @@ async def test_owed_tool_output_is_sent_once_on_the_new_connection(
             else:
                 await realtime_server.sessions[0].drop()
             second = await realtime_server.wait_for_session(2)
+            # The call is owed once the restore started: its output must wait for the switch.
+            await second.wait_for_received("session.update")
             release.set()
             restored = await _next(conn, Restored)
             assert restored.sends_delivered >= 1  # the output waited for the switch
+            assert "function_call_output" not in restored.replayed
             done = await _next(conn, ResponseDone)
             assert done.response.output[0].content[0].text == "Found it."
             tg.cancel_scope.cancel()
@@ -545,3 +548,22 @@ async def test_the_old_connection_dying_during_a_rollover_switches_at_once(
     restored = seen[-1]
     assert isinstance(restored, Restored) and restored.rollover
     assert not any(isinstance(e, Reconnecting) for e in seen)
+
+
+async def test_a_failed_rollover_keeps_the_current_connection(
+    realtime_server: FakeRealtimeServer,
+) -> None:
+    from realtime_anyio import InternalServerError
+    from realtime_anyio.testing import RefuseHandshake
+
+    with anyio.fail_after(10):
+        async with open_resilient(**_options(realtime_server)) as conn:
+            await _next(conn, SessionCreated)
+            realtime_server.inject(RefuseHandshake(503))
+            with pytest.raises(InternalServerError):
+                await conn.rollover()
+            await conn.conversation.item.create(item=user_text("still here"), wait=True)
+            assert realtime_server.sessions[0].conversation.items[0]["content"][0]["text"] == (
+                "still here"
+            )
+            assert conn.statistics().rollovers == 0
