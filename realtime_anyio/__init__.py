@@ -44,6 +44,7 @@ from ._errors import WebhookSignatureError as WebhookSignatureError
 from ._errors import WebhookTimestampError as WebhookTimestampError
 from ._errors import WebhookVerificationError as WebhookVerificationError
 from ._open import open_realtime as open_realtime
+from ._protocols import ConnectionLike as ConnectionLike
 from ._version import __version__ as __version__
 from .conversation import Conversation as Conversation
 from .resilience import GaveUp as GaveUp
@@ -66,6 +67,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientConfig",
+    "ConnectionLike",
     "ConnectionStatistics",
     "Expectation",
     "ConflictError",

@@ -100,7 +100,7 @@ __all__ = [
 
 logger = logging.getLogger("realtime_anyio")
 
-_E = TypeVar("_E", bound=BaseServerEvent)
+_E = TypeVar("_E", bound="BaseServerEvent | Reconnecting | Restored | GaveUp | SessionExpiring")
 
 #: An item id no session holds: retrieving it is the rollover's ordering barrier.
 _BARRIER_ITEM = "item_rollover_barrier"
@@ -275,12 +275,23 @@ def _send_kind(event: ClientEvent | Mapping[str, Any]) -> str:
     return kind if isinstance(kind, str) else ""
 
 
-def _type_names(types: tuple[str | type[BaseServerEvent], ...]) -> frozenset[str]:
+#: What ``wait_for`` and ``expect`` match on: a wire type name, or an event class (local too).
+_Waited: TypeAlias = (
+    str
+    | type[BaseServerEvent]
+    | type[Reconnecting]
+    | type[Restored]
+    | type[GaveUp]
+    | type[SessionExpiring]
+)
+
+
+def _type_names(types: tuple[_Waited, ...]) -> frozenset[str]:
     return frozenset(t if isinstance(t, str) else t.type for t in types)
 
 
 def _matcher(
-    types: tuple[str | type[BaseServerEvent], ...], predicate: Callable[[Any], bool] | None
+    types: tuple[_Waited, ...], predicate: Callable[[Any], bool] | None
 ) -> Callable[[Any], bool]:
     names = _type_names(types)
 
@@ -558,13 +569,13 @@ class ResilientConnection:
     @overload
     async def wait_for(
         self,
-        *types: str | type[BaseServerEvent],
+        *types: _Waited,
         predicate: Callable[[ResilientEvent], bool] | None = None,
     ) -> ResilientEvent: ...
 
     async def wait_for(
         self,
-        *types: str | type[BaseServerEvent],
+        *types: _Waited,
         predicate: Callable[[Any], bool] | None = None,
     ) -> Any:
         """The first event of ``types`` (and ``predicate``) not yet received, on any connection.
@@ -592,13 +603,13 @@ class ResilientConnection:
     @overload
     def expect(
         self,
-        *types: str | type[BaseServerEvent],
+        *types: _Waited,
         predicate: Callable[[ResilientEvent], bool] | None = None,
     ) -> Expectation[ResilientEvent]: ...
 
     def expect(
         self,
-        *types: str | type[BaseServerEvent],
+        *types: _Waited,
         predicate: Callable[[Any], bool] | None = None,
     ) -> Expectation[Any]:
         """Register a wait before sending what it answers (as :meth:`RealtimeConnection.expect`)."""
