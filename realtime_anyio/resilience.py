@@ -203,7 +203,10 @@ class Restored:
     over; ``gap_seconds`` is how long sends were held; ``sends_delivered`` counts the sends
     held meanwhile and delivered to the new session, ``sends_failed`` the audio sends refused
     meanwhile (:class:`~realtime_anyio.SendInterrupted`) and ``unsent`` the frames the old
-    connection had accepted but never wrote.
+    connection had accepted but never wrote. ``attempts`` counts the connection attempts of a
+    reconnect; ``interrupted`` names the responses that were in progress on the lost
+    connection: they never finish (no ``response.done`` comes for them, and the history keeps
+    them as they were).
     """
 
     type: ClassVar[Literal["client.restored"]] = "client.restored"
@@ -215,6 +218,7 @@ class Restored:
     sends_failed: int
     unsent: int = 0
     attempts: int = 0
+    interrupted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -1246,6 +1250,7 @@ class ResilientConnection:
                     sends_failed=self._failed - failed_before,
                     unsent=dead.unsent,
                     attempts=attempt,
+                    interrupted=tuple(sorted(dead.responses)),
                 )
             )
             return
@@ -1343,6 +1348,7 @@ class ResilientConnection:
             sends_delivered=self._delivered_since,
             sends_failed=self._failed - failed_before,
             unsent=old.unsent if died else 0,
+            interrupted=tuple(sorted(old.responses)) if died else (),
         )
         await self._deliver(event)
         return event

@@ -67,6 +67,7 @@ async def test_drop_reconnects_and_restores_history(realtime_server: FakeRealtim
             restored = await _next(conn, Restored)
             assert not restored.rollover
             assert restored.replayed == {"message": 2}
+            assert restored.interrupted == () and restored.attempts == 1
             second = realtime_server.sessions[1]
             assert second.session["instructions"] == "Be brief."
             retrieved = await conn.conversation.item.retrieve(item_id=answer_id, wait=True)
@@ -567,3 +568,19 @@ async def test_a_failed_rollover_keeps_the_current_connection(
                 "still here"
             )
             assert conn.statistics().rollovers == 0
+
+
+@pytest.mark.realtime_server(pacing="realtime", pacing_speed=2)
+async def test_a_response_cut_by_the_drop_is_named(realtime_server: FakeRealtimeServer) -> None:
+    from realtime_anyio.events import ResponseCreated, ResponseOutputAudioDelta
+
+    realtime_server.script.reply_audio("A long answer that is still being spoken when it drops.")
+    with anyio.fail_after(10):
+        async with open_resilient(**_options(realtime_server)) as conn:
+            await _next(conn, SessionCreated)
+            await conn.response.create()
+            created = await _next(conn, ResponseCreated)
+            await _next(conn, ResponseOutputAudioDelta)
+            await realtime_server.sessions[0].drop()
+            restored = await _next(conn, Restored)
+            assert restored.interrupted == (created.response.id,)
