@@ -584,3 +584,34 @@ async def test_a_response_cut_by_the_drop_is_named(realtime_server: FakeRealtime
             await realtime_server.sessions[0].drop()
             restored = await _next(conn, Restored)
             assert restored.interrupted == (created.response.id,)
+
+
+async def test_a_stalled_server_is_detected_and_replaced(
+    realtime_server: FakeRealtimeServer,
+) -> None:
+    from realtime_anyio.testing import StallAfter
+
+    realtime_server.inject(StallAfter(1, seconds=3.0))
+    options = _options(realtime_server, ping_interval=0.2, ping_timeout=0.2)
+    with anyio.fail_after(10):
+        async with open_resilient(**options) as conn:
+            await _next(conn, SessionCreated)
+            reconnecting = await _next(conn, Reconnecting)
+            assert "pong" in reconnecting.reason
+            restored = await _next(conn, Restored)
+            assert not restored.rollover
+            await conn.conversation.item.create(item=user_text("back"), wait=True)
+
+
+async def test_the_first_connection_failing_raises_as_from_open_realtime(
+    realtime_server: FakeRealtimeServer,
+) -> None:
+    from realtime_anyio import AuthenticationError
+    from realtime_anyio.testing import RefuseHandshake
+
+    realtime_server.inject(RefuseHandshake(401))
+    before = _client_tasks()
+    with anyio.fail_after(10), pytest.raises(AuthenticationError):
+        async with open_resilient(**_options(realtime_server)):
+            pytest.fail("entered")  # pragma: no cover
+    assert _client_tasks() == before
