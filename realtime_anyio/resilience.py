@@ -1462,7 +1462,7 @@ async def open_resilient(
     *,
     policy: ReconnectPolicy | None = None,
     rollover: RolloverPolicy | None = None,
-    history: Conversation | None = None,
+    history: bool | Conversation | None = None,
     receive_buffer: int = 256,
     send_buffer: int = 64,
     **options: Any,
@@ -1470,11 +1470,12 @@ async def open_resilient(
     """Open a session that reconnects and rolls over: ``async with open_resilient(model=...)``.
 
     ``options`` are :func:`~realtime_anyio.open_realtime`'s keywords, used for every
-    connection (``history`` is owned here: pass a :class:`~realtime_anyio.Conversation` of your
-    own, e.g. one that keeps audio, to replay user audio). The first connection is opened when
-    the block is entered and its failure raises as from ``open_realtime``; later drops follow
-    ``policy``, expiry follows ``rollover``. ``receive_buffer`` bounds the event stream and
-    ``send_buffer`` the sends held during a gap.
+    connection, except ``history``: the session always keeps one (``conn.history``); pass a
+    :class:`~realtime_anyio.Conversation` of your own, e.g. one that keeps audio, to replay
+    user audio. The first connection is opened when the block is entered and its failure
+    raises as from ``open_realtime``; later drops follow ``policy``, expiry follows
+    ``rollover``. ``receive_buffer`` bounds the event stream and ``send_buffer`` the sends
+    held during a gap.
 
     Leaving the block closes the current connection gracefully; an exception from the body
     comes out as itself. If the reconnects gave up (a :class:`GaveUp` event), the block raises
@@ -1487,7 +1488,7 @@ async def open_resilient(
         options,
         policy=policy or ReconnectPolicy(),
         rollover=rollover or RolloverPolicy(),
-        history=history if history is not None else Conversation(),
+        history=history if isinstance(history, Conversation) else Conversation(),
         receive_buffer=receive_buffer,
         send_buffer=send_buffer,
     )
