@@ -35,6 +35,7 @@ from ._errors import RateLimitError as RateLimitError
 from ._errors import RealtimeError as RealtimeError
 from ._errors import RealtimeInternalError as RealtimeInternalError
 from ._errors import RemoteProtocolError as RemoteProtocolError
+from ._errors import SendInterrupted as SendInterrupted
 from ._errors import ServerError as ServerError
 from ._errors import SessionExpired as SessionExpired
 from ._errors import UnprocessableEntityError as UnprocessableEntityError
@@ -43,6 +44,7 @@ from ._errors import WebhookSignatureError as WebhookSignatureError
 from ._errors import WebhookTimestampError as WebhookTimestampError
 from ._errors import WebhookVerificationError as WebhookVerificationError
 from ._open import open_realtime as open_realtime
+from ._protocols import ConnectionLike as ConnectionLike
 from ._restore import RestorePlan as RestorePlan
 from ._restore import RestoreReport as RestoreReport
 from ._restore import RestoreTarget as RestoreTarget
@@ -51,6 +53,14 @@ from ._restore import plan_restore as plan_restore
 from ._restore import retrieve_last_user_audio as retrieve_last_user_audio
 from ._version import __version__ as __version__
 from .conversation import Conversation as Conversation
+from .resilience import GaveUp as GaveUp
+from .resilience import Reconnecting as Reconnecting
+from .resilience import ReconnectPolicy as ReconnectPolicy
+from .resilience import ResilientConnection as ResilientConnection
+from .resilience import Restored as Restored
+from .resilience import RolloverPolicy as RolloverPolicy
+from .resilience import SessionExpiring as SessionExpiring
+from .resilience import open_resilient as open_resilient
 from .tools import ToolDispatcher as ToolDispatcher
 from .tools import ToolFunction as ToolFunction
 from .tools import function_tool as function_tool
@@ -63,6 +73,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientConfig",
+    "ConnectionLike",
     "ConnectionStatistics",
     "Expectation",
     "ConflictError",
@@ -87,8 +98,16 @@ __all__ = [
     "RestorePlan",
     "RestoreReport",
     "RestoreTarget",
+    "GaveUp",
+    "Reconnecting",
+    "ReconnectPolicy",
+    "ResilientConnection",
+    "Restored",
+    "RolloverPolicy",
+    "SendInterrupted",
     "ServerError",
     "SessionExpired",
+    "SessionExpiring",
     "ToolDispatcher",
     "ToolFunction",
     "UnprocessableEntityError",
@@ -101,6 +120,7 @@ __all__ = [
     "open_realtime",
     "plan_restore",
     "retrieve_last_user_audio",
+    "open_resilient",
 ]
 
 

@@ -24,6 +24,7 @@ Every exception the library raises on purpose derives from :class:`RealtimeError
     ├── ConnectionClosed               the WebSocket is closed (code, reason)
     │   ├── SessionExpired             the service's 60-minute cap (error then close 1001)
     │   └── ConnectionLost             the peer vanished: no close frame or no pong in time
+    ├── SendInterrupted                a resilient session refused a send for a session that is gone
     ├── WebhookVerificationError       a webhook failed verification
     │   ├── WebhookHeaderError         a webhook header is missing or malformed
     │   ├── WebhookSignatureError      no signature matches the body
@@ -62,6 +63,7 @@ __all__ = [
     "RealtimeError",
     "RealtimeInternalError",
     "RemoteProtocolError",
+    "SendInterrupted",
     "ServerError",
     "SessionExpired",
     "UnprocessableEntityError",
@@ -276,6 +278,15 @@ class SessionExpired(ConnectionClosed):
 
 class ConnectionLost(ConnectionClosed):
     """The peer disappeared: the TCP stream ended without a close frame, or no pong came back."""
+
+
+class SendInterrupted(RealtimeError):
+    """A resilient session could not deliver this send to the session it was meant for.
+
+    Raised for ``input_audio_buffer.append``/``commit``/``clear`` while a dropped connection
+    is being replaced (that audio belongs to a turn the new session never saw), and for a
+    request whose reply was lost with the connection. The session itself goes on.
+    """
 
 
 class WebhookVerificationError(RealtimeError):

@@ -85,6 +85,8 @@ class RestorePlan:
     anchor_audio_output: bool = False
     #: The id of the item that carries the last user turn's own audio, if one does.
     audio_anchor_item_id: str | None = None
+    #: The kind (as counted in ``replayed``) of each event in ``items``, in the same order.
+    kinds: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         kinds = ", ".join(f"{k}={v}" for k, v in self.replayed.items())
@@ -150,6 +152,7 @@ def plan_restore(
     lost: list[str] = []
     counts: dict[str, int] = {}
     items: list[ConversationItemCreate] = []
+    kinds: list[str] = []
     anchor = _last_user_turn(history) if include_audio else None
     anchor_id: str | None = None
     calls: dict[str, None] = {}  # call ids replayed, in order (a dict keeps the order)
@@ -166,6 +169,7 @@ def plan_restore(
     def keep(kind: str, wire: ConversationItem, item_id: str) -> None:
         nonlocal previous
         items.append(ConversationItemCreate(item=wire, previous_item_id=previous))
+        kinds.append(kind)
         counts[kind] = counts.get(kind, 0) + 1
         previous = item_id
 
@@ -266,6 +270,7 @@ def plan_restore(
         lost=tuple(lost),
         anchor_audio_output=_speaks(effective),
         audio_anchor_item_id=anchor_id,
+        kinds=tuple(kinds),
     )
 
 

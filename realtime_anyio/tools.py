@@ -50,7 +50,7 @@ from .events import (
 )
 
 if TYPE_CHECKING:
-    from ._connection import RealtimeConnection
+    from ._protocols import ConnectionLike
 
 __all__ = [
     "FailureKind",
@@ -308,7 +308,7 @@ class _Response:
 class _Run:
     """The state of one :meth:`ToolDispatcher.run`."""
 
-    def __init__(self, conn: RealtimeConnection, tg: anyio.abc.TaskGroup) -> None:
+    def __init__(self, conn: ConnectionLike, tg: anyio.abc.TaskGroup) -> None:
         self.conn = conn
         self.tg = tg
         self.responses: dict[str, _Response] = {}
@@ -391,7 +391,7 @@ class ToolDispatcher:
 
     async def run(
         self,
-        conn: RealtimeConnection,
+        conn: ConnectionLike,
         *,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:

@@ -19,7 +19,14 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 @pytest.mark.parametrize("backend", ["trio", "asyncio"])
 @pytest.mark.parametrize(
-    "name", ["text_turn.py", "correlation.py", "tool_agent.py", "restore_conversation.py"]
+    "name",
+    [
+        "text_turn.py",
+        "correlation.py",
+        "tool_agent.py",
+        "restore_conversation.py",
+        "resilient_session.py",
+    ],
 )
 def test_example_runs(name: str, backend: str) -> None:
     result = subprocess.run(

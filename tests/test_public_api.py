@@ -13,7 +13,7 @@ import realtime_anyio.events
 def test_all_matches_the_public_names() -> None:
     public = {n for n in vars(realtime_anyio) if n.isidentifier() and not n.startswith("_")}
     modules = {"events", "testing", "transport", "rest", "webhooks", "cli", "annotations"}
-    modules |= {"conversation", "tools", "audio"}
+    modules |= {"conversation", "tools", "audio", "resilience"}
     assert set(realtime_anyio.__all__) == public - modules
     for name in realtime_anyio.__all__:
         assert getattr(realtime_anyio, name) is not None

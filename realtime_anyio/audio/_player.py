@@ -51,7 +51,8 @@ from ._formats import PCM16_24K, WireFormat
 from ._sinks import AudioSink
 
 if TYPE_CHECKING:
-    from .._connection import RealtimeConnection, ReceivedEvent
+    from .._connection import ReceivedEvent
+    from .._protocols import ConnectionLike
 
 __all__ = ["AudioPlayer", "Interruption", "ItemCut", "PlayerStatistics"]
 
@@ -186,7 +187,7 @@ class AudioPlayer:
         self.timeout = timeout
         self._max_buffer = format.size(max_buffer_ms)
         self._subscription_buffer = subscription_buffer
-        self._conn: RealtimeConnection | None = None
+        self._conn: ConnectionLike | None = None
         self._events: MemoryObjectReceiveStream[ReceivedEvent] | None = None
         self._items: dict[str, _Item] = {}
         self._active: dict[str, None] = {}  # responses created and not yet done, in order
@@ -272,7 +273,7 @@ class AudioPlayer:
 
     async def run(
         self,
-        conn: RealtimeConnection,
+        conn: ConnectionLike,
         *,
         feed: bool = False,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
@@ -311,9 +312,7 @@ class AudioPlayer:
                 await self._kick.wait()
                 await self._after_event()
 
-    async def _run_subscribed(
-        self, conn: RealtimeConnection, task_status: TaskStatus[None]
-    ) -> None:
+    async def _run_subscribed(self, conn: ConnectionLike, task_status: TaskStatus[None]) -> None:
         async with (
             conn.subscribe(*_EVENTS, max_buffer=self._subscription_buffer) as events,
             anyio.create_task_group() as tg,

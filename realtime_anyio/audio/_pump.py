@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
+from .._errors import SendInterrupted
 from ..events import InputAudioBufferAppend
 from ._formats import PCM16_24K, WireFormat
 
 if TYPE_CHECKING:
-    from .._connection import RealtimeConnection
+    from .._protocols import ConnectionLike
 
 __all__ = ["AudioSource", "PumpResult", "chunked", "pump_audio"]
 
@@ -33,6 +34,8 @@ class PumpResult:
     audio_ms: float
     #: The worst lateness of a paced chunk against its due time, in seconds.
     max_lateness: float
+    #: Chunks a resilient session refused while it replaced its connection (not sent).
+    dropped: int = 0
 
 
 async def _pieces(source: AudioSource) -> AsyncGenerator[bytes, None]:
@@ -82,7 +85,7 @@ async def chunked(
 
 
 async def pump_audio(
-    conn: RealtimeConnection,
+    conn: ConnectionLike,
     source: AudioSource,
     *,
     format: WireFormat = PCM16_24K,
@@ -99,11 +102,17 @@ async def pump_audio(
     already be in the session's input ``format``. ``speed`` paces at that many times real time
     (demos and tests against the bundled server with the same ``pacing_speed``).
 
+    On a :class:`~realtime_anyio.resilience.ResilientConnection` the pump keeps running
+    across a reconnect: chunks refused while the connection is replaced
+    (:class:`~realtime_anyio.SendInterrupted`: that turn is gone) are dropped and counted in
+    ``PumpResult.dropped``; pacing goes on from the chunk index.
+
     Cancellation: safe; every chunk is one ``input_audio_buffer.append``, sent whole or not
     at all, and the connection stays usable.
     """
     size_sent = 0
     count = 0
+    dropped = 0
     worst = 0.0
     if speed <= 0:
         raise ValueError("speed must be positive")
@@ -112,6 +121,7 @@ async def pump_audio(
     async with contextlib.aclosing(chunked(source, format=format, chunk_ms=chunk_ms)) as chunks:
         async for chunk in chunks:
             event = InputAudioBufferAppend(audio=chunk)
+            slept = False
             if realtime:
                 now = anyio.current_time()
                 if start is None:
@@ -119,20 +129,24 @@ async def pump_audio(
                 due = start + count * step
                 if due > now:
                     await anyio.sleep_until(due)
-                    worst = max(worst, anyio.current_time() - due)
-                    # The sleep was this chunk's checkpoint: queue without another pass of the
-                    # scheduler, unless the send queue is full.
+                    now = anyio.current_time()
+                    slept = True
+                worst = max(worst, now - due)
+            try:
+                if slept:
+                    # The sleep was this chunk's checkpoint: queue it without another pass of
+                    # the scheduler, unless the send queue is full.
                     try:
                         conn.send_nowait(event)
                     except anyio.WouldBlock:
                         await conn.send(event)
-                    count += 1
-                    size_sent += len(chunk)
-                    continue
-                worst = max(worst, now - due)
-            await conn.send(event)
+                else:
+                    await conn.send(event)
+            except SendInterrupted:
+                dropped += 1
+            else:
+                size_sent += len(chunk)
             count += 1
-            size_sent += len(chunk)
     if not count:
         await anyio.lowlevel.checkpoint()
-    return PumpResult(count, size_sent, format.ms(size_sent), worst)
+    return PumpResult(count - dropped, size_sent, format.ms(size_sent), worst, dropped)
