@@ -27,6 +27,7 @@ from .._errors import (
     ConnectionLost,
     LocalProtocolError,
     MessageTooLarge,
+    RealtimeError,
 )
 from ._base import ConnectRequest
 from ._engine import DEFAULT_READ_SIZE, Message
@@ -286,7 +287,7 @@ def _raise_connect_error(exc: BaseException, request: ConnectRequest) -> None:
         if not isinstance(first, BaseException):
             break
         exc = first
-    if isinstance(exc, trio_websocket.ConnectionRejected):
+    if isinstance(exc, trio_websocket.ConnectionRejected) and exc.status_code >= 400:
         raise handshake_error(
             exc.status_code,
             "",
@@ -296,4 +297,8 @@ def _raise_connect_error(exc: BaseException, request: ConnectRequest) -> None:
         ) from None
     if isinstance(exc, (trio_websocket.HandshakeError, OSError)):
         raise APIConnectionError(f"cannot open the WebSocket: {exc}") from exc
+    if isinstance(exc, Exception) and not isinstance(exc, RealtimeError):
+        # A malformed answer to the upgrade (a 101 with a wrong Sec-WebSocket-Accept) fails
+        # inside the protocol libraries with their own exception types.
+        raise APIConnectionError(f"invalid WebSocket handshake response: {exc!r}") from exc
     raise exc
