@@ -135,3 +135,21 @@ def trio_websocket_peer(
         state["token"].run_sync_soon(state["cancel"].cancel)
         thread.join(10)
         assert not thread.is_alive()
+
+
+async def _serve_hello() -> None:
+    """Send session.created on every connection, then wait for the client to close."""
+
+    async def hello(ws: ServerConnection) -> None:
+        await ws.send(HELLO)
+        await ws.wait_closed()
+
+    async with serve(hello, "127.0.0.1", 0, ping_interval=None, compression=None) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Future()
+
+
+if __name__ == "__main__":
+    # `python tests/peers.py`: a `websockets` server in its own process that greets every
+    # connection with session.created; prints its port.
+    asyncio.run(_serve_hello())
