@@ -255,9 +255,7 @@ def main() -> None:
 
     names = list(clients("ws://unused"))
     labels = {"blackhole": "black hole (no reads, no pongs)", "drop": "TCP drop, no close frame"}
-    print(
-        "\nTime from the fault to the failed receive (median; then the time to leave the block)."
-    )
+    print("\nTime from the fault to the failed receive (median; then the time to leave the block).")
     print("Keepalive: (ping_interval, ping_timeout) in seconds; default = 20, 20 for all.\n")
     print("| fault | keepalive | " + " | ".join(names) + " |")
     print("| --- | --- |" + " --- |" * len(names))
