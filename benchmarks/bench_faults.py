@@ -120,6 +120,7 @@ async def ours(base: str, fault: str, keepalive: Keepalive, transport: Any = Non
     if transport is not None:
         options["transport"] = transport
     error = ""
+    at = detected = 0.0
     with anyio.fail_after(HOLD_SECONDS - 20):
         try:
             async with open_realtime(
@@ -147,6 +148,7 @@ async def official(base: str, fault: str, keepalive: Keepalive) -> Detection:
     if keepalive is not None:
         options["ping_interval"], options["ping_timeout"] = keepalive
     error = ""
+    at = detected = 0.0
     try:
         async with client.realtime.connect(
             model=fault,

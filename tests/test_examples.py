@@ -18,7 +18,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.mark.parametrize("backend", ["trio", "asyncio"])
-@pytest.mark.parametrize("name", ["text_turn.py", "correlation.py", "tool_agent.py"])
+@pytest.mark.parametrize("name", ["text_turn.py", "correlation.py", "tool_agent.py", "faults.py"])
 def test_example_runs(name: str, backend: str) -> None:
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / name), "--backend", backend],

@@ -323,6 +323,7 @@ async def test_peer_that_stops_reading(peer: str) -> None:
     # (its ping cannot even be written) declares the peer gone; leaving is quick and says what
     # was accepted but never written.
     steps = [("send", HELLO), ("stop_reading", 3.0)]
+    left = 0.0
     with anyio.fail_after(15):
         async with serving(peer, steps, [StallAfter(1)]) as url:
             with pytest.raises(ConnectionLost) as at_exit:
@@ -734,6 +735,8 @@ async def test_cancel_a_close_the_peer_never_answers(peer: str, anyio_backend_na
     # The close is shielded and bounded by close_timeout: the cancel is honoured once it ends,
     # and comes out as itself.
     leftovers = Leftovers(anyio_backend_name)
+    left = 0.0
+    conn: Any = None
     with anyio.fail_after(15):
         async with serving(peer, [("send", HELLO), ("stop_reading", 2.0)], [StallAfter(1)]) as url:
             with anyio.CancelScope() as scope:
