@@ -265,14 +265,37 @@ async def connect_trio_websocket(request: ConnectRequest) -> TrioWebSocketTransp
                 done.set()
                 return
             _raise_connect_error(exc, request)
-        except BaseException:
+        except BaseException as exc:
             if stream is not None:
                 with anyio.move_on_after(_ABORT_TIMEOUT, shield=True):
                     await trio.aclose_forcefully(stream)
+            # Cancelled while trio-websocket's nursery runs (its reader and the handshake): a
+            # group of Cancelled only. The caller gets the cancel itself, not a group.
+            cancelled = _lone_cancel(exc, trio.Cancelled)
+            if cancelled is not None and cancelled is not exc:
+                raise cancelled from None
             raise
 
     transport: TrioWebSocketTransport = await request.task_group.start(run)
     return transport
+
+
+def _lone_cancel(exc: BaseException, cancelled: type[BaseException]) -> BaseException | None:
+    """``exc`` if it is a ``cancelled``; the first one of a group made of nothing else."""
+    if isinstance(exc, cancelled):
+        return exc
+    inner: object = getattr(exc, "exceptions", None)
+    if not isinstance(inner, tuple) or not inner:
+        return None
+    first: BaseException | None = None
+    for sub in inner:  # pyright: ignore[reportUnknownVariableType]
+        if not isinstance(sub, BaseException):
+            return None
+        leaf = _lone_cancel(sub, cancelled)
+        if leaf is None:
+            return None
+        first = first or leaf
+    return first
 
 
 def _raise_connect_error(exc: BaseException, request: ConnectRequest) -> None:
