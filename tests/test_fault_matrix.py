@@ -230,6 +230,11 @@ class Leftovers:
         assert left == (0, 0), f"tasks and fds left behind: {left}"
 
 
+def client_transports(backend: str) -> list[Any]:
+    """The client's transports to try: the default one, and under trio trio-websocket's too."""
+    return [None, connect_trio_websocket] if backend == "trio" else [None]
+
+
 # -- abrupt close with each code, before session.created and mid-response --------------------------
 
 CLOSE_CODES = [1000, 1001, 1008, 1011, 3000, 4000, 4321]
@@ -663,10 +668,7 @@ async def test_connect_timeout_names_the_phase(phase: str, peer: str) -> None:
 
 @pytest.mark.parametrize(("phase", "peer"), PHASES)
 async def test_cancel_while_connecting(phase: str, peer: str, anyio_backend_name: str) -> None:
-    # Under trio, with the trio-websocket transport too.
-    transports: list[Any] = [None]
-    if anyio_backend_name == "trio":
-        transports.append(connect_trio_websocket)
+    transports = client_transports(anyio_backend_name)
     leftovers = Leftovers(anyio_backend_name)
     came_out = 0
     with anyio.fail_after(20):
@@ -690,50 +692,57 @@ async def test_cancel_while_connecting(phase: str, peer: str, anyio_backend_name
 @pytest.mark.parametrize("peer", PEERS)
 async def test_cancel_a_send_waiting_on_a_full_queue(peer: str, anyio_backend_name: str) -> None:
     leftovers = Leftovers(anyio_backend_name)
-    came_out = False
-    with anyio.fail_after(15):
+    came_out = 0
+    transports = client_transports(anyio_backend_name)
+    with anyio.fail_after(30):
         async with serving(peer, [("send", HELLO), ("stop_reading", 2.0)], [StallAfter(1)]) as url:
-            with anyio.CancelScope() as scope:
-                async with open_realtime(
-                    model="m",
-                    websocket_base_url=url,
-                    api_key="k",
-                    send_buffer=4,
-                    ping_interval=None,
-                    close_timeout=0.5,
-                ) as conn:
-                    await conn.receive()
-                    # Fill the send queue: the peer reads nothing, so a send must wait.
-                    while conn.statistics().send_queue_used < 4:
-                        with anyio.move_on_after(0.5):
+            for transport in transports:
+                with anyio.CancelScope() as scope:
+                    async with open_realtime(
+                        model="m",
+                        websocket_base_url=url,
+                        api_key="k",
+                        send_buffer=4,
+                        ping_interval=None,
+                        close_timeout=0.5,
+                        transport=transport,
+                    ) as conn:
+                        await conn.receive()
+                        # Fill the send queue: the peer reads nothing, so a send must wait.
+                        while conn.statistics().send_queue_used < 4:
+                            with anyio.move_on_after(0.5):
+                                await conn.send(APPEND)
+                        scope.deadline = anyio.current_time() + 0.1
+                        try:
                             await conn.send(APPEND)
-                    scope.deadline = anyio.current_time() + 0.1
-                    try:
-                        await conn.send(APPEND)
-                    except anyio.get_cancelled_exc_class():
-                        came_out = True
-                        raise
-            assert scope.cancelled_caught
-    assert came_out
+                        except anyio.get_cancelled_exc_class():
+                            came_out += 1
+                            raise
+                assert scope.cancelled_caught
+    assert came_out == len(transports)
     await leftovers.assert_none()
 
 
 @pytest.mark.parametrize("peer", PEERS)
 async def test_cancel_a_receive(peer: str, anyio_backend_name: str) -> None:
     leftovers = Leftovers(anyio_backend_name)
-    came_out = False
-    with anyio.fail_after(10):
+    came_out = 0
+    transports = client_transports(anyio_backend_name)
+    with anyio.fail_after(20):
         async with serving(peer, [("send", HELLO), ("echo",)]) as url:
-            with anyio.move_on_after(0.2) as scope:
-                async with open_realtime(model="m", websocket_base_url=url, api_key="k") as conn:
-                    await conn.receive()
-                    try:
+            for transport in transports:
+                with anyio.move_on_after(0.2) as scope:
+                    async with open_realtime(
+                        model="m", websocket_base_url=url, api_key="k", transport=transport
+                    ) as conn:
                         await conn.receive()
-                    except anyio.get_cancelled_exc_class():
-                        came_out = True
-                        raise
-            assert scope.cancelled_caught
-    assert came_out
+                        try:
+                            await conn.receive()
+                        except anyio.get_cancelled_exc_class():
+                            came_out += 1
+                            raise
+                assert scope.cancelled_caught
+    assert came_out == len(transports)
     await leftovers.assert_none()
 
 
@@ -742,24 +751,26 @@ async def test_cancel_a_close_the_peer_never_answers(peer: str, anyio_backend_na
     # The close is shielded and bounded by close_timeout: the cancel is honoured once it ends,
     # and comes out as itself.
     leftovers = Leftovers(anyio_backend_name)
-    left = 0.0
-    conn: Any = None
-    with anyio.fail_after(15):
+    with anyio.fail_after(30):
         async with serving(peer, [("send", HELLO), ("stop_reading", 2.0)], [StallAfter(1)]) as url:
-            with anyio.CancelScope() as scope:
-                async with open_realtime(
-                    model="m",
-                    websocket_base_url=url,
-                    api_key="k",
-                    ping_interval=None,
-                    close_timeout=0.5,
-                ) as conn:
-                    await conn.receive()
-                    scope.deadline = anyio.current_time() + 0.1
-                    left = anyio.current_time()
-            assert scope.cancelled_caught
-            assert anyio.current_time() - left < 0.5 + 1.5
-            assert conn.closed
+            for transport in client_transports(anyio_backend_name):
+                left = 0.0
+                conn: Any = None
+                with anyio.CancelScope() as scope:
+                    async with open_realtime(
+                        model="m",
+                        websocket_base_url=url,
+                        api_key="k",
+                        ping_interval=None,
+                        close_timeout=0.5,
+                        transport=transport,
+                    ) as conn:
+                        await conn.receive()
+                        scope.deadline = anyio.current_time() + 0.1
+                        left = anyio.current_time()
+                assert scope.cancelled_caught
+                assert anyio.current_time() - left < 0.5 + 1.5
+                assert conn.closed
     await leftovers.assert_none()
 
 
