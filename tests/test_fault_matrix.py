@@ -366,12 +366,12 @@ async def test_silent_peer_that_answers_pings_is_not_dead(peer: str) -> None:
                 model="m",
                 websocket_base_url=url,
                 api_key="k",
-                ping_interval=0.05,
-                ping_timeout=0.2,
+                ping_interval=0.1,
+                ping_timeout=0.5,
             ) as conn,
         ):
             await conn.receive()
-            with anyio.move_on_after(1.0) as scope:
+            with anyio.move_on_after(1.5) as scope:
                 await conn.receive()
             assert scope.cancelled_caught
             assert not conn.closed
@@ -704,18 +704,21 @@ async def test_cancel_a_send_waiting_on_a_full_queue(peer: str, anyio_backend_na
                         api_key="k",
                         send_buffer=4,
                         ping_interval=None,
-                        close_timeout=0.5,
+                        # Far from the deadline: a write stuck this long would end the
+                        # connection (ConnectionLost) before the cancel.
+                        close_timeout=1.5,
                         transport=transport,
                     ) as conn:
                         await conn.receive()
-                        # Fill the send queue: the peer reads nothing, so a send must wait.
-                        while conn.statistics().send_queue_used < 4:
-                            with anyio.move_on_after(0.5):
-                                await conn.send(APPEND)
-                        scope.deadline = anyio.current_time() + 0.1
+                        # The peer reads nothing: the buffers on the way and then the send queue
+                        # fill up, and a send waits until the cancel comes.
+                        scope.deadline = anyio.current_time() + 0.5
                         try:
-                            await conn.send(APPEND)
+                            while True:
+                                await conn.send(APPEND)
                         except anyio.get_cancelled_exc_class():
+                            stats = conn.statistics()
+                            assert stats.send_queue_used == stats.send_queue_size
                             came_out += 1
                             raise
                 assert scope.cancelled_caught
