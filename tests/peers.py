@@ -5,7 +5,11 @@ code and no scheduler with the client under test."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
+import re
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -137,19 +141,51 @@ def trio_websocket_peer(
         assert not thread.is_alive()
 
 
-async def _serve_hello() -> None:
-    """Send session.created on every connection, then wait for the client to close."""
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+HELLO_FRAME = bytes([0x81, len(HELLO)]) + HELLO.encode()
 
-    async def hello(ws: ServerConnection) -> None:
-        await ws.send(HELLO)
-        await ws.wait_closed()
 
-    async with serve(hello, "127.0.0.1", 0, ping_interval=None, compression=None) as server:
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await asyncio.Future()
+def _greet(sock: socket.socket) -> None:
+    """One connection of the greeting server: the upgrade, ``session.created``, the close."""
+    with sock:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        found = re.search(rb"(?i)\r\nsec-websocket-key:\s*(\S+)", data)
+        assert found is not None
+        accept = base64.b64encode(hashlib.sha1(found.group(1) + GUID).digest())
+        sock.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + HELLO_FRAME
+        )
+        # The client's next frame is its (masked) close frame: answer it, then close TCP first,
+        # as a server does.
+        data = b""
+        while len(data) < 2 or len(data) < 6 + (data[1] & 0x7F):
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        if data[0] == 0x88:
+            sock.sendall(b"\x88\x02\x03\xe8")
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(65536):
+            pass
+
+
+def _serve_greetings() -> None:
+    listener = socket.create_server(("127.0.0.1", 0), backlog=256)
+    print(listener.getsockname()[1], flush=True)
+    while True:
+        sock, _ = listener.accept()
+        threading.Thread(target=_greet, args=(sock,), daemon=True).start()
 
 
 if __name__ == "__main__":
-    # `python tests/peers.py`: a `websockets` server in its own process that greets every
-    # connection with session.created; prints its port.
-    asyncio.run(_serve_hello())
+    # `python tests/peers.py`: a bare server in its own process that greets every WebSocket
+    # connection with session.created and answers its close (for connect/close cycles, where the
+    # server must cost next to nothing); prints its port.
+    _serve_greetings()

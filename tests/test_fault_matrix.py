@@ -787,7 +787,7 @@ WORKERS = 4
 
 @contextmanager
 def hello_server_process() -> Iterator[str]:
-    """A `websockets` server in its own process (``python tests/peers.py``) that greets each
+    """A bare server in its own process (``python tests/peers.py``) that greets each
     connection with ``session.created``: this process then holds only the client's memory and
     file descriptors, and the server runs on the other core."""
     server = subprocess.Popen(
