@@ -216,6 +216,9 @@ async def open_realtime(
         raise error
     if conn is not None and conn.statistics().unsent:
         raise conn._closed_error()  # pyright: ignore[reportPrivateUsage]
+    # The shielded close may have held back a cancel that came meanwhile: leaving is a
+    # checkpoint like any other await, so it is raised here rather than at the caller's next one.
+    await anyio.lowlevel.checkpoint()
 
 
 async def _connect(

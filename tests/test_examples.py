@@ -26,6 +26,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
         "tool_agent.py",
         "restore_conversation.py",
         "resilient_session.py",
+        "faults.py",
     ],
 )
 def test_example_runs(name: str, backend: str) -> None:

@@ -24,6 +24,7 @@ from realtime_anyio.testing import (
     DropAfter,
     FakeRealtimeServer,
     RefuseHandshake,
+    SendFrame,
     SendMalformed,
     SendOversized,
     StallAfter,
@@ -215,6 +216,16 @@ async def test_malformed_and_oversized_frames() -> None:
                 event = json.loads(bytes(message.data))
                 assert event["type"] == "response.output_audio.delta"
                 assert len(message.data) >= 2 * 1024 * 1024 - 8
+
+
+async def test_raw_text_and_binary_frames() -> None:
+    with anyio.fail_after(5):
+        faults = [SendFrame(after=1, data=b'{"a": "\xff"}'), SendFrame(1, b"\x00", binary=True)]
+        async with FakeRealtimeServer(faults=faults) as server, connect(server) as wire:
+            text = await wire.transport.receive()
+            assert (bytes(text.data), text.text) == (b'{"a": "\xff"}', True)
+            binary = await wire.transport.receive()
+            assert (bytes(binary.data), binary.text) == (b"\x00", False)
 
 
 async def test_refused_and_slow_handshakes() -> None:

@@ -1,5 +1,5 @@
 """Interop over real loopback sockets with independent peers: a `websockets` asyncio server and a
-trio-websocket server, each in its own thread with its own event loop."""
+trio-websocket server (from `peers.py`), each in its own thread with its own event loop."""
 
 from __future__ import annotations
 
@@ -8,18 +8,17 @@ import json
 import socket
 import ssl
 import threading
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 import trio
 import trio_websocket
-from websockets.asyncio.server import ServerConnection, serve
+from peers import HELLO, echo, refuse, trio_websocket_peer, websockets_peer
+from websockets.asyncio.server import ServerConnection
 from websockets.frames import Close, Frame, Opcode
-from websockets.http11 import Request, Response
+from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from realtime_anyio import (
@@ -38,74 +37,6 @@ from realtime_anyio import (
 )
 from realtime_anyio.events import InputAudioBufferCleared, UnknownServerEvent, user_text
 from realtime_anyio.transport import connect_trio_websocket
-
-HELLO = json.dumps(
-    {"type": "session.created", "event_id": "event_1", "session": {"type": "realtime"}}
-)
-
-Handler = Callable[[ServerConnection], Awaitable[None]]
-Process = Callable[[ServerConnection, Request], Response | None]
-
-
-class Recorded:
-    """What the peer saw, shared with the test thread."""
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        self.headers: list[dict[str, str]] = []
-        self.messages: list[str] = []
-        self.close_codes: list[int | None] = []
-
-
-@contextmanager
-def websockets_peer(
-    handler: Handler, process_request: Process | None = None, **serve_options: Any
-) -> Iterator[tuple[str, Recorded]]:
-    """A `websockets` asyncio server in a thread; yields its websocket_base_url."""
-    recorded = Recorded()
-    ready = threading.Event()
-    state: dict[str, Any] = {}
-
-    def record(connection: ServerConnection, request: Request) -> Response | None:
-        recorded.paths.append(request.path)
-        recorded.headers.append({k.lower(): v for k, v in request.headers.raw_items()})
-        return process_request(connection, request) if process_request else None
-
-    async def wrapped(ws: ServerConnection) -> None:
-        try:
-            await handler(ws)
-        finally:
-            recorded.close_codes.append(ws.protocol.close_code)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        state["loop"] = asyncio.get_running_loop()
-        state["stop"] = stop
-        serve_options.setdefault("max_size", None)
-        async with serve(wrapped, "127.0.0.1", 0, process_request=record, **serve_options) as srv:
-            state["port"] = srv.sockets[0].getsockname()[1]
-            ready.set()
-            await stop.wait()
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield f"ws://127.0.0.1:{state['port']}/v1", recorded
-    finally:
-        state["loop"].call_soon_threadsafe(state["stop"].set)
-        thread.join(10)
-        assert not thread.is_alive()
-
-
-async def echo(ws: ServerConnection) -> None:
-    """Send session.created, then answer each event with input_audio_buffer.cleared."""
-    await ws.send(HELLO)
-    async for message in ws:
-        event = json.loads(message)
-        await ws.send(
-            json.dumps({"type": "input_audio_buffer.cleared", "event_id": event.get("event_id")})
-        )
 
 
 async def test_handshake_headers_path_and_exchange() -> None:
@@ -140,17 +71,6 @@ async def test_permessage_deflate_when_asked() -> None:
                 await conn.conversation.item.create(item=user_text("x" * 10_000))
                 assert (await conn.receive()).type == "input_audio_buffer.cleared"
     assert "permessage-deflate" in seen.headers[0]["sec-websocket-extensions"]
-
-
-def refuse(status: int, body: str, request_id: str = "req_123") -> Process:
-    def process(connection: ServerConnection, request: Request) -> Response:
-        response = connection.respond(status, body)
-        if body.startswith("{"):
-            response.headers["Content-Type"] = "application/json"
-        response.headers["x-request-id"] = request_id
-        return response
-
-    return process
 
 
 async def test_handshake_refusals_map_to_specific_errors() -> None:
@@ -498,40 +418,6 @@ async def test_cancel_during_connect_leaves_no_socket() -> None:
             with anyio.fail_after(5), anyio.move_on_after(delay):
                 async with open_realtime(model="m", websocket_base_url=url, api_key="k"):
                     pytest.fail("entered")
-
-
-@contextmanager
-def trio_websocket_peer(
-    handler: Callable[[trio_websocket.WebSocketConnection], Awaitable[None]],
-) -> Iterator[str]:
-    """A trio-websocket server in a thread running trio."""
-    ready = threading.Event()
-    state: dict[str, Any] = {}
-
-    async def main() -> None:
-        async def accept(request: trio_websocket.WebSocketRequest) -> None:
-            ws = await request.accept()
-            with suppress(trio_websocket.ConnectionClosed):
-                await handler(ws)
-
-        async with trio.open_nursery() as nursery:
-            state["cancel"] = nursery.cancel_scope
-            state["token"] = trio.lowlevel.current_trio_token()
-            server = await nursery.start(
-                trio_websocket.serve_websocket, accept, "127.0.0.1", 0, None
-            )
-            state["port"] = server.port
-            ready.set()
-
-    thread = threading.Thread(target=trio.run, args=(main,), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield f"ws://127.0.0.1:{state['port']}/v1"
-    finally:
-        state["token"].run_sync_soon(state["cancel"].cancel)
-        thread.join(10)
-        assert not thread.is_alive()
 
 
 async def trio_echo(ws: trio_websocket.WebSocketConnection) -> None:

@@ -20,6 +20,7 @@ from ._faults import DelayHandshake as DelayHandshake
 from ._faults import DropAfter as DropAfter
 from ._faults import Fault as Fault
 from ._faults import RefuseHandshake as RefuseHandshake
+from ._faults import SendFrame as SendFrame
 from ._faults import SendMalformed as SendMalformed
 from ._faults import SendOversized as SendOversized
 from ._faults import StallAfter as StallAfter
@@ -71,6 +72,7 @@ __all__ = [
     "Responder",
     "Say",
     "Script",
+    "SendFrame",
     "SendMalformed",
     "SendOversized",
     "StallAfter",

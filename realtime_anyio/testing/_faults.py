@@ -19,6 +19,7 @@ __all__ = [
     "DropAfter",
     "Fault",
     "RefuseHandshake",
+    "SendFrame",
     "SendMalformed",
     "SendOversized",
     "StallAfter",
@@ -85,6 +86,19 @@ class SendMalformed:
 
 
 @dataclass(frozen=True)
+class SendFrame:
+    """Send ``data`` byte for byte in one frame after ``after`` server events.
+
+    A text frame by default, whatever the bytes are (invalid UTF-8 included, which no valid
+    server sends); a binary frame with ``binary=True`` (the Realtime API sends none).
+    """
+
+    after: int = 1
+    data: bytes = b'{"type": "response.output_text.delta", "delta": "\xff"}'
+    binary: bool = False
+
+
+@dataclass(frozen=True)
 class SendOversized:
     """Send one valid but huge event (about ``size`` bytes) after ``after`` server events.
 
@@ -105,5 +119,6 @@ Fault: TypeAlias = (
     | StallAfter
     | DelayEvents
     | SendMalformed
+    | SendFrame
     | SendOversized
 )

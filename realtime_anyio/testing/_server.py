@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
@@ -37,6 +37,7 @@ from ._faults import (
     DropAfter,
     Fault,
     RefuseHandshake,
+    SendFrame,
     SendMalformed,
     SendOversized,
     StallAfter,
@@ -125,13 +126,19 @@ def _parse_head(raw: bytes) -> _Head:
     return _Head(parts[0], parts[1], parts[2], headers)
 
 
+#: The faults that fire after a number of server events.
+_AfterFault: TypeAlias = (
+    CloseAfter | DropAfter | StallAfter | SendMalformed | SendFrame | SendOversized
+)
+
+
 class _Plan:
     """The faults for one connection."""
 
     def __init__(self, faults: Iterable[Fault]) -> None:
         self.refuse: RefuseHandshake | None = None
         self.handshake_delay = 0.0
-        self.after: list[CloseAfter | DropAfter | StallAfter | SendMalformed | SendOversized] = []
+        self.after: list[_AfterFault] = []
         self.delays: list[DelayEvents] = []
         for fault in faults:
             if isinstance(fault, RefuseHandshake):
@@ -144,7 +151,7 @@ class _Plan:
                 self.after.append(fault)
 
 
-def _threshold(fault: CloseAfter | DropAfter | StallAfter | SendMalformed | SendOversized) -> int:
+def _threshold(fault: _AfterFault) -> int:
     if isinstance(fault, (CloseAfter, DropAfter, StallAfter)):
         return fault.events
     return fault.after
@@ -196,6 +203,11 @@ class _EngineLink:
             elif self.engine.open:
                 if isinstance(fault, SendMalformed):
                     await self.engine.send_text(fault.data.encode())
+                elif isinstance(fault, SendFrame):
+                    if fault.binary:
+                        await self.engine.send_binary(fault.data)
+                    else:
+                        await self.engine.send_text(fault.data)
                 else:
                     await self.engine.send_text(_oversized(fault.size))
 

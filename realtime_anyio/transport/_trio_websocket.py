@@ -27,6 +27,7 @@ from .._errors import (
     ConnectionLost,
     LocalProtocolError,
     MessageTooLarge,
+    RealtimeError,
 )
 from ._base import ConnectRequest
 from ._engine import DEFAULT_READ_SIZE, Message
@@ -264,14 +265,37 @@ async def connect_trio_websocket(request: ConnectRequest) -> TrioWebSocketTransp
                 done.set()
                 return
             _raise_connect_error(exc, request)
-        except BaseException:
+        except BaseException as exc:
             if stream is not None:
                 with anyio.move_on_after(_ABORT_TIMEOUT, shield=True):
                     await trio.aclose_forcefully(stream)
+            # Cancelled while trio-websocket's nursery runs (its reader and the handshake): a
+            # group of Cancelled only. The caller gets the cancel itself, not a group.
+            cancelled = _lone_cancel(exc, trio.Cancelled)
+            if cancelled is not None and cancelled is not exc:
+                raise cancelled from None
             raise
 
     transport: TrioWebSocketTransport = await request.task_group.start(run)
     return transport
+
+
+def _lone_cancel(exc: BaseException, cancelled: type[BaseException]) -> BaseException | None:
+    """``exc`` if it is a ``cancelled``; the first one of a group made of nothing else."""
+    if isinstance(exc, cancelled):
+        return exc
+    inner: object = getattr(exc, "exceptions", None)
+    if not isinstance(inner, tuple) or not inner:
+        return None
+    first: BaseException | None = None
+    for sub in inner:  # pyright: ignore[reportUnknownVariableType]
+        if not isinstance(sub, BaseException):
+            return None
+        leaf = _lone_cancel(sub, cancelled)
+        if leaf is None:
+            return None
+        first = first or leaf
+    return first
 
 
 def _raise_connect_error(exc: BaseException, request: ConnectRequest) -> None:
@@ -286,7 +310,7 @@ def _raise_connect_error(exc: BaseException, request: ConnectRequest) -> None:
         if not isinstance(first, BaseException):
             break
         exc = first
-    if isinstance(exc, trio_websocket.ConnectionRejected):
+    if isinstance(exc, trio_websocket.ConnectionRejected) and exc.status_code >= 400:
         raise handshake_error(
             exc.status_code,
             "",
@@ -296,4 +320,8 @@ def _raise_connect_error(exc: BaseException, request: ConnectRequest) -> None:
         ) from None
     if isinstance(exc, (trio_websocket.HandshakeError, OSError)):
         raise APIConnectionError(f"cannot open the WebSocket: {exc}") from exc
+    if isinstance(exc, Exception) and not isinstance(exc, RealtimeError):
+        # A malformed answer to the upgrade (a 101 with a wrong Sec-WebSocket-Accept) fails
+        # inside the protocol libraries with their own exception types.
+        raise APIConnectionError(f"invalid WebSocket handshake response: {exc!r}") from exc
     raise exc

@@ -311,7 +311,9 @@ async def connect_websocket(request: ConnectRequest) -> WebSocketTransport:
     failure = protocol.handshake_exc
     if failure is not None:
         await transport.abort()
-        if isinstance(failure, InvalidStatus):
+        # A 2xx or 3xx answer is not a refusal by the service: something that is not the
+        # Realtime WebSocket endpoint answered (a web page, a redirect we do not follow).
+        if isinstance(failure, InvalidStatus) and response.status_code >= 400:
             raise handshake_error(
                 response.status_code,
                 response.reason_phrase,
