@@ -17,7 +17,6 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar, overload
 
@@ -39,13 +38,7 @@ from ._errors import (
     closed_by_peer,
     server_error,
 )
-from ._resources import (
-    ConversationResource,
-    InputAudioBufferResource,
-    OutputAudioBufferResource,
-    ResponseResource,
-    SessionResource,
-)
+from ._resources import TypedHelpers
 from .conversation import Conversation
 from .events import (
     BaseClientEvent,
@@ -239,7 +232,7 @@ class Expectation(Generic[_T]):
         return result
 
 
-class RealtimeConnection:
+class RealtimeConnection(TypedHelpers):
     """One open Realtime WebSocket session; get it from :func:`open_realtime`.
 
     Receive with ``async for event in conn``, ``await conn.receive()`` or
@@ -316,33 +309,6 @@ class RealtimeConnection:
     def __repr__(self) -> str:
         state = "open" if self._closed is None else f"closed {self._closed.code}"
         return f"<RealtimeConnection {self.url!r} {state}>"
-
-    # -- typed helpers (the official SDK's layout) ----------------------------------------
-
-    @cached_property
-    def session(self) -> SessionResource:
-        """``conn.session.update(...)``."""
-        return SessionResource(self)
-
-    @cached_property
-    def response(self) -> ResponseResource:
-        """``conn.response.create(...)`` / ``.cancel(...)``."""
-        return ResponseResource(self)
-
-    @cached_property
-    def input_audio_buffer(self) -> InputAudioBufferResource:
-        """``conn.input_audio_buffer.append(pcm)`` / ``.commit()`` / ``.clear()``."""
-        return InputAudioBufferResource(self)
-
-    @cached_property
-    def conversation(self) -> ConversationResource:
-        """``conn.conversation.item.create/delete/truncate/retrieve(...)``."""
-        return ConversationResource(self)
-
-    @cached_property
-    def output_audio_buffer(self) -> OutputAudioBufferResource:
-        """``conn.output_audio_buffer.clear()`` (WebRTC/SIP sideband only)."""
-        return OutputAudioBufferResource(self)
 
     @property
     def history(self) -> Conversation:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any, Literal, Protocol, TypeVar, overload
 
 from ._errors import LocalProtocolError, RealtimeInternalError
@@ -526,3 +527,37 @@ class ConversationResource(_Resource):
     def __init__(self, conn: _Sender) -> None:
         super().__init__(conn)
         self.item = ConversationItemResource(conn)
+
+
+class TypedHelpers:
+    """The typed helpers in the official SDK's layout, for any connection class (a mixin).
+
+    ``conn.session``, ``conn.response``, ``conn.input_audio_buffer``, ``conn.conversation`` and
+    ``conn.output_audio_buffer``, each built once on first use. The class that mixes this in
+    provides ``next_event_id``, ``send`` and ``request``.
+    """
+
+    @cached_property
+    def session(self: _Sender) -> SessionResource:
+        """``conn.session.update(...)``."""
+        return SessionResource(self)
+
+    @cached_property
+    def response(self: _Sender) -> ResponseResource:
+        """``conn.response.create(...)`` / ``.cancel(...)``."""
+        return ResponseResource(self)
+
+    @cached_property
+    def input_audio_buffer(self: _Sender) -> InputAudioBufferResource:
+        """``conn.input_audio_buffer.append(pcm)`` / ``.commit()`` / ``.clear()``."""
+        return InputAudioBufferResource(self)
+
+    @cached_property
+    def conversation(self: _Sender) -> ConversationResource:
+        """``conn.conversation.item.create/delete/truncate/retrieve(...)``."""
+        return ConversationResource(self)
+
+    @cached_property
+    def output_audio_buffer(self: _Sender) -> OutputAudioBufferResource:
+        """``conn.output_audio_buffer.clear()`` (WebRTC/SIP sideband only)."""
+        return OutputAudioBufferResource(self)

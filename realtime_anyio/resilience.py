@@ -21,7 +21,6 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, TypeAlias, TypeVar, overload
 
@@ -55,13 +54,7 @@ from ._open import (
     _merge_config,  # pyright: ignore[reportPrivateUsage]
     open_realtime,
 )
-from ._resources import (
-    ConversationResource,
-    InputAudioBufferResource,
-    OutputAudioBufferResource,
-    ResponseResource,
-    SessionResource,
-)
+from ._resources import TypedHelpers
 from ._restore import RestorePlan, RestoreReport, apply_restore, plan_restore
 from .conversation import Conversation
 from .events import (
@@ -395,7 +388,7 @@ class _GiveUp(Exception):
         self.error = error
 
 
-class ResilientConnection:
+class ResilientConnection(TypedHelpers):
     """A Realtime session that outlives its connections; get it from :func:`open_resilient`.
 
     It offers the surface of :class:`~realtime_anyio.RealtimeConnection` (``send``,
@@ -463,33 +456,6 @@ class ResilientConnection:
         conn = None if current is None else current.conn
         state = "closed" if self._closing else "open"
         return f"<ResilientConnection {state} via {conn!r}>"
-
-    # -- typed helpers ---------------------------------------------------------------------
-
-    @cached_property
-    def session(self) -> SessionResource:
-        """``conn.session.update(...)``."""
-        return SessionResource(self)
-
-    @cached_property
-    def response(self) -> ResponseResource:
-        """``conn.response.create(...)`` / ``.cancel(...)``."""
-        return ResponseResource(self)
-
-    @cached_property
-    def input_audio_buffer(self) -> InputAudioBufferResource:
-        """``conn.input_audio_buffer.append(pcm)`` / ``.commit()`` / ``.clear()``."""
-        return InputAudioBufferResource(self)
-
-    @cached_property
-    def conversation(self) -> ConversationResource:
-        """``conn.conversation.item.create/delete/truncate/retrieve(...)``."""
-        return ConversationResource(self)
-
-    @cached_property
-    def output_audio_buffer(self) -> OutputAudioBufferResource:
-        """``conn.output_audio_buffer.clear()`` (WebRTC/SIP sideband only)."""
-        return OutputAudioBufferResource(self)
 
     @property
     def history(self) -> Conversation:
