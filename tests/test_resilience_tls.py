@@ -95,6 +95,7 @@ async def test_reconnect_and_rollover_over_tls(
                 assert isinstance(await conn.receive(), SessionCreated)
                 created = await conn.conversation.item.create(item=user_text("Hi"), wait=True)
                 item_id = created.item.id
+                assert isinstance(item_id, str)
                 await realtime_server.sessions[0].drop()
                 seen: list[object] = []
                 async for event in conn:
