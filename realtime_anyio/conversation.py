@@ -582,6 +582,11 @@ class Conversation:
         return self._usage
 
     @property
+    def keeps_audio(self) -> bool:
+        """Whether this history retains audio at all (``keep_audio`` other than ``"none"``)."""
+        return self._retention.mode != "none"
+
+    @property
     def audio_held_ms(self) -> float:
         """Milliseconds of audio currently retained under a "last N seconds" policy."""
         return self._retention.held_ms

@@ -55,7 +55,13 @@ from ._open import (
     open_realtime,
 )
 from ._resources import TypedHelpers
-from ._restore import RestorePlan, RestoreReport, apply_restore, plan_restore
+from ._restore import (
+    RestorePlan,
+    RestoreReport,
+    apply_restore,
+    plan_restore,
+    retrieve_last_user_audio,
+)
 from .conversation import Conversation
 from .events import (
     BaseClientEvent,
@@ -65,6 +71,7 @@ from .events import (
     ConversationItemCreate,
     ConversationItemDone,
     ConversationItemRetrieve,
+    ConversationItemRetrieved,
     Error,
     FunctionCallOutputItem,
     InputAudioBufferSpeechStarted,
@@ -332,6 +339,8 @@ class _Slot:
         # Restore echoes: what the server answers to the restore is not the user's business.
         self.restoring = restoring
         self.echo_ids: set[str] = set()
+        # Items whose conversation.item.retrieved answers a rollover's own retrieve.
+        self.retrieving: set[str] = set()
         self.held: deque[ReceivedEvent] = deque()
         # Turn boundary tracking.
         self.speaking = False
@@ -991,6 +1000,10 @@ class ResilientConnection(TypedHelpers):
         ):
             slot.barrier_seen.set()
             return True
+        if isinstance(event, ConversationItemRetrieved) and event.item.id in slot.retrieving:
+            # retrieve_last_user_audio folds it into the history itself.
+            slot.retrieving.discard(event.item.id)
+            return True
         if isinstance(event, (ConversationItemAdded, ConversationItemDone)):
             item_id = event.item.id
             if isinstance(item_id, str) and item_id in slot.echo_ids:
@@ -1280,6 +1293,7 @@ class ResilientConnection(TypedHelpers):
             # The old connection keeps serving (sends included) while the new one opens and
             # is restored from the history as it stands.
             slot = self._spawn_slot()
+            await self._anchor_user_audio(old)
             await self._slot_ready(slot)
             assert slot.conn is not None
             plan = plan_restore(self._history, include_audio=self.policy.include_audio)
@@ -1370,6 +1384,30 @@ class ResilientConnection(TypedHelpers):
         )
         await self._deliver(event)
         return event
+
+    async def _anchor_user_audio(self, old: _Slot) -> None:
+        """Fetch the last user turn's own audio from the old session while it is still there.
+
+        The server's item events never carry the user's audio; only ``conversation.item.
+        retrieved`` does. With a history that keeps audio, the new session then gets that turn
+        as audio (the plan's anchor), not as its transcript. A failure only loses the anchor.
+        """
+        history = self._history
+        conn = old.conn
+        if not (self.policy.include_audio and history.keeps_audio) or conn is None:
+            return
+        last = next(
+            (i for i in reversed(history.items) if i.role == "user" and i.status != "in_progress"),
+            None,
+        )
+        if last is None or not any(p.type == "input_audio" for p in last.parts):
+            return
+        # The forwarder drops the reply when it gets there (after this returns).
+        old.retrieving.add(last.id)
+        try:
+            await retrieve_last_user_audio(conn, history, timeout=self.policy.restore_timeout)
+        except (ConnectionClosed, TimeoutError) as exc:
+            logger.info("rollover: the last user turn's audio could not be fetched: %r", exc)
 
     async def _wait_boundary(self, old: _Slot, deadline: float) -> None:
         while not old.at_boundary and not old.done.is_set():

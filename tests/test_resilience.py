@@ -645,3 +645,38 @@ async def test_first_response_after_a_restore_asks_for_audio(
                 ["text"],
                 None,
             ]
+
+
+async def test_a_rollover_anchors_the_last_spoken_turn_with_its_own_audio(
+    realtime_server: FakeRealtimeServer,
+) -> None:
+    # With a history that keeps audio, the rollover fetches the last user turn from the old
+    # session (item events never carry the user's audio) and replays it as audio; the
+    # retrieve's reply does not reach the app's stream.
+    from realtime_anyio import Conversation
+    from realtime_anyio.audio import silence, speech
+
+    realtime_server.script.reply_text("Oui.")
+    realtime_server.script.transcripts("Bonjour.")
+    with anyio.fail_after(15):
+        async with open_resilient(
+            **_options(realtime_server), history=Conversation(keep_audio="all")
+        ) as conn:
+            await _next(conn, SessionCreated)
+            await conn.input_audio_buffer.append(speech("Bonjour.") + silence(1.0))
+            await _next(conn, ResponseDone)
+            restored = await conn.rollover()
+            assert restored.replayed == {"user_audio": 1, "assistant": 1}
+            assert not any("user audio" in lost for lost in restored.lost)
+            await conn.response.create()
+            seen: list[Any] = []
+            async for event in conn:
+                seen.append(event)
+                if isinstance(event, ResponseDone):
+                    break
+            assert not any(isinstance(e, ConversationItemRetrieved) for e in seen)
+    second = realtime_server.sessions[1]
+    creates = [e for e in second.received if e["type"] == "conversation.item.create"]
+    user = creates[0]["item"]
+    assert user["role"] == "user" and user["content"][0]["type"] == "input_audio"
+    assert user["content"][0].get("audio")
