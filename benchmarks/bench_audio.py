@@ -61,7 +61,6 @@ def conversions() -> list[tuple[str, float]]:
 
     rows: list[tuple[str, float]] = []
     pcm24 = speech("A few seconds of speech to convert, chunk by chunk, twenty milliseconds each.")
-    seconds = len(pcm24) / 48000
     pcm8 = pcm24[: len(pcm24) // 3 // 2 * 2]
     chunks8 = [pcm8[i : i + 320] for i in range(0, len(pcm8), 320)]
     ulaw = pcm16_to_ulaw(pcm8)
