@@ -155,12 +155,13 @@ def _describe(event: object) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def _type_names(types: tuple[str | type[BaseServerEvent], ...]) -> frozenset[str]:
+def _type_names(types: tuple[str | type[Any], ...]) -> frozenset[str]:
+    # A class stands for its ``type`` (server events, and the resilient session's own events).
     return frozenset(t if isinstance(t, str) else t.type for t in types)
 
 
 def _matcher(
-    types: tuple[str | type[BaseServerEvent], ...], predicate: Callable[[Any], bool] | None
+    types: tuple[str | type[Any], ...], predicate: Callable[[Any], bool] | None
 ) -> Callable[[Any], bool]:
     names = _type_names(types)
 
@@ -172,7 +173,7 @@ def _matcher(
     return match
 
 
-def _kind(event: ReceivedEvent) -> str:
+def _kind(event: Any) -> str:
     """The type an event is waited for and counted by: an unknown one's type on the wire."""
     return event.wire_type if isinstance(event, UnknownServerEvent) else event.type
 
@@ -181,6 +182,30 @@ def _kind(event: ReceivedEvent) -> str:
 class _Subscription:
     names: frozenset[str]
     send: MemoryObjectSendStream[ReceivedEvent]
+
+
+@asynccontextmanager
+async def _subscription(
+    registry: list[_Subscription],
+    types: tuple[str | type[BaseServerEvent], ...],
+    max_buffer: int,
+    closed: Callable[[], bool],
+) -> AsyncGenerator[MemoryObjectReceiveStream[ReceivedEvent], None]:
+    """A bounded tap registered in ``registry`` for the block; one made after the connection
+    ended (``closed()``, asked after the checkpoint) is ended at once."""
+    await anyio.lowlevel.checkpoint()
+    send, receive = anyio.create_memory_object_stream[ReceivedEvent](max_buffer)
+    subscription = _Subscription(_type_names(types), send)
+    registry.append(subscription)
+    if closed():
+        send.close()
+    try:
+        with receive:
+            yield receive
+    finally:
+        if subscription in registry:
+            registry.remove(subscription)
+        send.close()
 
 
 class Expectation(Generic[_T]):
@@ -507,19 +532,12 @@ class RealtimeConnection(TypedHelpers):
 
         Cancellation: safe; leaving the block unsubscribes.
         """
-        await anyio.lowlevel.checkpoint()
-        send, receive = anyio.create_memory_object_stream[ReceivedEvent](max_buffer)
-        subscription = _Subscription(_type_names(types), send)
-        self._subscriptions.append(subscription)
-        if self._closed is not None or self._closing:
-            send.close()
-        try:
-            with receive:
-                yield receive
-        finally:
-            if subscription in self._subscriptions:
-                self._subscriptions.remove(subscription)
-            send.close()
+
+        def closed() -> bool:
+            return self._closed is not None or self._closing
+
+        async with _subscription(self._subscriptions, types, max_buffer, closed) as receive:
+            yield receive
 
     async def _publish(self, event: ReceivedEvent) -> None:
         for subscription in list(self._subscriptions):

@@ -10,12 +10,13 @@ from __future__ import annotations
 import builtins
 import importlib
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import anyio.abc
 
 from ._config import ApiKey, ClientConfig, TokenProvider, redact
 from ._connection import ABORT_TIMEOUT, RealtimeConnection
@@ -45,6 +46,60 @@ def _group_types() -> tuple[type[BaseException], ...]:
 
 
 _GROUP_TYPES = _group_types()
+
+_C = TypeVar("_C")
+
+
+@asynccontextmanager
+async def owned_lifetime(
+    start: Callable[[anyio.abc.TaskGroup], Awaitable[_C]],
+    close: Callable[[_C], Awaitable[None]],
+    release: Callable[[_C | None], Awaitable[None]],
+    leftover: Callable[[_C], BaseException | None],
+) -> AsyncGenerator[_C, None]:
+    """One task group owning a connection for the length of an ``async with`` block.
+
+    ``start(tg)`` opens the connection and starts its tasks in ``tg``; ``close`` ends it
+    gracefully (shielded and bounded) when the block ends, however it ends; ``release`` is
+    the last step on every path (``None`` when ``start`` failed before returning).
+    ``leftover`` names an error to raise when the block itself ended cleanly (accepted sends
+    never written, a session that gave up). An exception from ``start`` or from the body
+    comes out as itself, never wrapped in a group; leaving is a checkpoint, so a cancel held
+    back by the shielded close is raised here.
+    """
+    error: BaseException | None = None
+    conn: _C | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            try:
+                conn = await start(tg)
+            except anyio.get_cancelled_exc_class():
+                raise
+            except BaseException as exc:
+                # Raised after the task group, so that it is not wrapped in a group.
+                error = exc
+                tg.cancel_scope.cancel()
+            else:
+                try:
+                    yield conn
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except BaseException as exc:
+                    error = exc
+                finally:
+                    await close(conn)
+                    tg.cancel_scope.cancel()
+    except _GROUP_TYPES as group:
+        if error is None:
+            raise RealtimeInternalError("a background task raised; please report this") from group
+        logger.error("a background task raised while the block failed", exc_info=group)
+    finally:
+        await release(conn)
+    if error is not None:
+        raise error
+    if conn is not None and (late := leftover(conn)) is not None:
+        raise late
+    await anyio.lowlevel.checkpoint()
 
 
 def _merge_config(config: ClientConfig | None, **options: Any) -> ClientConfig:
@@ -165,60 +220,38 @@ async def open_realtime(
     shown_url = redact(url, secrets)
     if wait_for_session is None:
         wait_for_session = call_id is None
-    error: BaseException | None = None
-    conn: RealtimeConnection | None = None
-    try:
-        async with anyio.create_task_group() as tg:
-            try:
-                conn = await _connect(
-                    factory,
-                    replace(request, task_group=tg),
-                    wait_for_session=wait_for_session,
-                    receive_buffer=receive_buffer,
-                    send_buffer=send_buffer,
-                    ping_interval=ping_interval,
-                    ping_timeout=ping_timeout,
-                    shown_url=shown_url,
-                    scrub=scrubber(secrets),
-                    history=(
-                        history
-                        if isinstance(history, Conversation)
-                        else Conversation()
-                        if history
-                        else None
-                    ),
-                )
-            except anyio.get_cancelled_exc_class():
-                raise
-            except BaseException as exc:
-                # Raised after the task group, so that it is not wrapped in a group.
-                error = exc
-                tg.cancel_scope.cancel()
-            else:
-                conn._start(tg)  # pyright: ignore[reportPrivateUsage]
-                try:
-                    yield conn
-                except anyio.get_cancelled_exc_class():
-                    raise
-                except BaseException as exc:
-                    error = exc
-                finally:
-                    await conn._close()  # pyright: ignore[reportPrivateUsage]
-                    tg.cancel_scope.cancel()
-    except _GROUP_TYPES as group:
-        if error is None:
-            raise RealtimeInternalError("a background task raised; please report this") from group
-        logger.error("a background task raised while the block failed", exc_info=group)
-    finally:
+    history_kept = (
+        history if isinstance(history, Conversation) else Conversation() if history else None
+    )
+
+    async def start(tg: anyio.abc.TaskGroup) -> RealtimeConnection:
+        conn = await _connect(
+            factory,
+            replace(request, task_group=tg),
+            wait_for_session=wait_for_session,
+            receive_buffer=receive_buffer,
+            send_buffer=send_buffer,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            shown_url=shown_url,
+            scrub=scrubber(secrets),
+            history=history_kept,
+        )
+        conn._start(tg)  # pyright: ignore[reportPrivateUsage]
+        return conn
+
+    async def close(conn: RealtimeConnection) -> None:
+        await conn._close()  # pyright: ignore[reportPrivateUsage]
+
+    async def release(conn: RealtimeConnection | None) -> None:
         if conn is not None:
             await conn._abort()  # pyright: ignore[reportPrivateUsage]
-    if error is not None:
-        raise error
-    if conn is not None and conn.statistics().unsent:
-        raise conn._closed_error()  # pyright: ignore[reportPrivateUsage]
-    # The shielded close may have held back a cancel that came meanwhile: leaving is a
-    # checkpoint like any other await, so it is raised here rather than at the caller's next one.
-    await anyio.lowlevel.checkpoint()
+
+    def leftover(conn: RealtimeConnection) -> BaseException | None:
+        return conn._closed_error() if conn.statistics().unsent else None  # pyright: ignore[reportPrivateUsage]
+
+    async with owned_lifetime(start, close, release, leftover) as conn:
+        yield conn
 
 
 async def _connect(

@@ -28,14 +28,18 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 import msgspec
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 from msgspec import UnsetType
 
 from ._connection import (
     ConnectionStatistics,
     Expectation,
     RealtimeConnection,
+    _kind,  # pyright: ignore[reportPrivateUsage]
+    _matcher,  # pyright: ignore[reportPrivateUsage]
     _reply_matcher,  # pyright: ignore[reportPrivateUsage]
+    _Subscription,  # pyright: ignore[reportPrivateUsage]
+    _subscription,  # pyright: ignore[reportPrivateUsage]
 )
 from ._correlation import Correlator, Pending
 from ._errors import (
@@ -44,15 +48,14 @@ from ._errors import (
     ConnectionClosed,
     InternalServerError,
     RateLimitError,
-    RealtimeInternalError,
     SendInterrupted,
     scrubber,
     server_error,
 )
 from ._open import (
-    _GROUP_TYPES,  # pyright: ignore[reportPrivateUsage]
     _merge_config,  # pyright: ignore[reportPrivateUsage]
     open_realtime,
+    owned_lifetime,
 )
 from ._resources import TypedHelpers
 from ._restore import (
@@ -83,7 +86,6 @@ from .events import (
     ResponseDone,
     SessionCreated,
     SessionUpdated,
-    UnknownServerEvent,
     to_client_event,
 )
 
@@ -268,13 +270,6 @@ class ResilientStatistics:
     receive_buffer_size: int
 
 
-def _kind(event: object) -> str:
-    if isinstance(event, UnknownServerEvent):
-        return event.wire_type
-    kind = getattr(event, "type", "")
-    return kind if isinstance(kind, str) else ""
-
-
 def _send_kind(event: ClientEvent | Mapping[str, Any]) -> str:
     if isinstance(event, BaseClientEvent):
         return event.type
@@ -291,29 +286,6 @@ _Waited: TypeAlias = (
     | type[GaveUp]
     | type[SessionExpiring]
 )
-
-
-def _type_names(types: tuple[_Waited, ...]) -> frozenset[str]:
-    return frozenset(t if isinstance(t, str) else t.type for t in types)
-
-
-def _matcher(
-    types: tuple[_Waited, ...], predicate: Callable[[Any], bool] | None
-) -> Callable[[Any], bool]:
-    names = _type_names(types)
-
-    def match(event: Any) -> bool:
-        if names and _kind(event) not in names:
-            return False
-        return predicate is None or bool(predicate(event))
-
-    return match
-
-
-@dataclass(eq=False)
-class _Subscription:
-    names: frozenset[str]
-    send: MemoryObjectSendStream[ReceivedEvent]
 
 
 class _Slot:
@@ -622,19 +594,10 @@ class ResilientConnection(TypedHelpers):
 
         Cancellation: safe; leaving the block unsubscribes.
         """
-        await anyio.lowlevel.checkpoint()
-        send, receive = anyio.create_memory_object_stream[ReceivedEvent](max_buffer)
-        subscription = _Subscription(_type_names(types), send)
-        self._subscriptions.append(subscription)
-        if self.closed:
-            send.close()
-        try:
-            with receive:
-                yield receive
-        finally:
-            if subscription in self._subscriptions:
-                self._subscriptions.remove(subscription)
-            send.close()
+        async with _subscription(
+            self._subscriptions, types, max_buffer, lambda: self.closed
+        ) as receive:
+            yield receive
 
     async def _deliver(self, event: ResilientEvent) -> None:
         """Hand one event to the user: history, waits, subscriptions, then the stream."""
@@ -1563,33 +1526,19 @@ async def open_resilient(
         receive_buffer=receive_buffer,
         send_buffer=send_buffer,
     )
-    error: BaseException | None = None
-    try:
-        async with anyio.create_task_group() as tg:
-            try:
-                await conn._start(tg)  # pyright: ignore[reportPrivateUsage]
-            except anyio.get_cancelled_exc_class():
-                raise
-            except BaseException as exc:
-                error = exc
-                tg.cancel_scope.cancel()
-            else:
-                try:
-                    yield conn
-                except anyio.get_cancelled_exc_class():
-                    raise
-                except BaseException as exc:
-                    error = exc
-                finally:
-                    await conn._close()  # pyright: ignore[reportPrivateUsage]
-                    tg.cancel_scope.cancel()
-    except _GROUP_TYPES as group:
-        if error is None:
-            raise RealtimeInternalError("a background task raised; please report this") from group
-        logger.error("a background task raised while the block failed", exc_info=group)
-    finally:
+
+    async def start(tg: anyio.abc.TaskGroup) -> ResilientConnection:
+        await conn._start(tg)  # pyright: ignore[reportPrivateUsage]
+        return conn
+
+    async def close(conn: ResilientConnection) -> None:
+        await conn._close()  # pyright: ignore[reportPrivateUsage]
+
+    async def release(_: ResilientConnection | None) -> None:
         conn._release()  # pyright: ignore[reportPrivateUsage]
-    if error is not None:
-        raise error
-    if conn._final is not None:  # pyright: ignore[reportPrivateUsage]
-        raise conn._final_error()  # pyright: ignore[reportPrivateUsage]
+
+    def leftover(conn: ResilientConnection) -> BaseException | None:
+        return None if conn._final is None else conn._final_error()  # pyright: ignore[reportPrivateUsage]
+
+    async with owned_lifetime(start, close, release, leftover) as owned:
+        yield owned
