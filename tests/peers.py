@@ -11,10 +11,12 @@ import json
 import re
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any
 
+import anyio
+import anyio.abc
 import trio
 import trio_websocket
 from websockets.asyncio.server import ServerConnection, serve
@@ -189,3 +191,24 @@ if __name__ == "__main__":
     # connection with session.created and answers its close (for connect/close cycles, where the
     # server must cost next to nothing); prints its port.
     _serve_greetings()
+
+
+@asynccontextmanager
+async def silent_listener() -> AsyncIterator[int]:
+    """A TCP listener that accepts connections and says nothing (no TLS handshake, no HTTP
+    answer); yields its port."""
+    held: list[anyio.abc.SocketStream] = []
+
+    async def hold(stream: anyio.abc.SocketStream) -> None:
+        held.append(stream)
+        await anyio.sleep_forever()
+
+    async with (
+        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(listener.serve, hold)
+        yield listener.extra(anyio.abc.SocketAttribute.local_port)
+        tg.cancel_scope.cancel()
+    for stream in held:
+        await anyio.aclose_forcefully(stream)

@@ -25,7 +25,7 @@ import anyio.abc
 import pytest
 import trio
 import trio_websocket
-from peers import HELLO, trio_websocket_peer, websockets_peer
+from peers import HELLO, silent_listener, trio_websocket_peer, websockets_peer
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request
 
@@ -590,26 +590,6 @@ async def full_backlog() -> AsyncIterator[int]:
     finally:
         filler.close()
         listener.close()
-
-
-@asynccontextmanager
-async def silent_listener() -> AsyncIterator[int]:
-    """Accepts TCP connections and says nothing (no TLS handshake, no HTTP answer)."""
-    held: list[anyio.abc.SocketStream] = []
-
-    async def hold(stream: anyio.abc.SocketStream) -> None:
-        held.append(stream)
-        await anyio.sleep_forever()
-
-    async with (
-        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
-        anyio.create_task_group() as tg,
-    ):
-        tg.start_soon(listener.serve, hold)
-        yield listener.extra(anyio.abc.SocketAttribute.local_port)
-        tg.cancel_scope.cancel()
-    for stream in held:
-        await anyio.aclose_forcefully(stream)
 
 
 @asynccontextmanager

@@ -19,6 +19,7 @@ import anyio.lowlevel
 import pytest
 import trustme
 from anyio.streams.tls import TLSStream
+from peers import silent_listener
 from websockets.client import ClientProtocol
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
@@ -325,26 +326,6 @@ async def test_receive_is_a_checkpoint_even_with_messages_buffered() -> None:
 
 
 # -- connect timeouts --------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def silent_listener() -> AsyncIterator[int]:
-    """Accepts TCP connections and never says anything."""
-    held: list[anyio.abc.SocketStream] = []
-
-    async def hold(stream: anyio.abc.SocketStream) -> None:
-        held.append(stream)
-        await anyio.sleep_forever()
-
-    async with (
-        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
-        anyio.create_task_group() as tg,
-    ):
-        tg.start_soon(listener.serve, hold)
-        yield listener.extra(anyio.abc.SocketAttribute.local_port)
-        tg.cancel_scope.cancel()
-    for stream in held:
-        await anyio.aclose_forcefully(stream)
 
 
 @pytest.mark.parametrize("scheme", ["ws", "wss"])
