@@ -295,6 +295,10 @@ class RealtimeConnection(TypedHelpers):
         self._inbox, self._events = anyio.create_memory_object_stream[ReceivedEvent](receive_buffer)
         self._unread: deque[ReceivedEvent] = deque()
         self._receive_buffer = receive_buffer
+        # A reader stopped by a full buffer waits on this until receivers have taken it down to
+        # ``_resume_at`` events: one reader wake-up per half buffer, not one per event.
+        self._inbox_room: anyio.Event | None = None
+        self._resume_at = receive_buffer // 2
         # Send side: encoded frames waiting for the writer.
         self._outbox, self._outgoing = anyio.create_memory_object_stream[bytes](send_buffer)
         self._send_buffer = send_buffer
@@ -404,6 +408,15 @@ class RealtimeConnection(TypedHelpers):
         else:  # pragma: no cover - the stream is FIFO; stay right if that ever changes
             with suppress(ValueError):
                 unread.remove(event)
+        # ``unread`` also holds the event the waiting reader could not buffer yet.
+        if self._inbox_room is not None and len(unread) <= self._resume_at + 1:
+            self._wake_reader()
+
+    def _wake_reader(self) -> None:
+        room = self._inbox_room
+        if room is not None:
+            self._inbox_room = None
+            room.set()
 
     recv = receive
 
@@ -783,6 +796,7 @@ class RealtimeConnection(TypedHelpers):
                 logger.debug("connection closed: %s", exc)
         self._inbox.close()
         self._wake_receivers()
+        self._wake_reader()
         self._abandon_outgoing()
         for subscription in self._subscriptions:
             subscription.send.close()
@@ -893,9 +907,10 @@ class RealtimeConnection(TypedHelpers):
                         self._reader_stalls += 1
                         self._reader_blocked = True
                         try:
-                            await inbox.send(event)
+                            await self._wait_for_room(event)
                         finally:
                             self._reader_blocked = False
+                            self._inbox_room = None
                     if self._arrived is not None:
                         self._wake_receivers()
         except ConnectionClosed as exc:
@@ -909,6 +924,19 @@ class RealtimeConnection(TypedHelpers):
             self._fail(lost)
         finally:
             self._reader_done.set()
+
+    async def _wait_for_room(self, event: ReceivedEvent) -> None:
+        """Buffer ``event`` once receivers have taken the full buffer down to half (or the
+        connection ended: then the stream's own error comes out)."""
+        inbox = self._inbox
+        while True:
+            room = self._inbox_room = anyio.Event()
+            await room.wait()
+            try:
+                inbox.send_nowait(event)
+            except anyio.WouldBlock:
+                continue
+            return
 
     async def _writer(self) -> None:
         outgoing = self._outgoing
@@ -1164,6 +1192,7 @@ class RealtimeConnection(TypedHelpers):
                 break
             self._dropped += 1
         self._unread.clear()
+        self._wake_reader()
 
 
 def _new_item_id() -> str:

@@ -594,6 +594,41 @@ async def test_slow_consumer_backpressure_loses_nothing() -> None:
             assert conn.statistics().dropped == 0
 
 
+@pytest.mark.parametrize("size", [1, 2, 8])
+@pytest.mark.parametrize("nowait", [False, True])
+async def test_a_stopped_reader_resumes_once_per_half_buffer(size: int, nowait: bool) -> None:
+    """A reader stopped by a full buffer waits until receivers took it down to half: every
+    event still arrives, in order, whether taken by ``receive`` or ``receive_nowait``, and the
+    reader stops about once per half buffer instead of once per event."""
+    count = 120
+
+    async def server(peer: MemoryPeer) -> None:
+        for i in range(count):
+            await peer.send_text(
+                frame({"type": "input_audio_buffer.committed", "item_id": f"item_{i}"})
+            )
+
+    with anyio.fail_after(10):
+        async with connected(server, receive_buffer=size, peer_buffer=4) as (conn, _peer):
+            assert (await conn.receive()).type == "session.created"
+            ids: list[str] = []
+            while len(ids) < count:
+                if nowait:
+                    try:
+                        event = conn.receive_nowait()
+                    except anyio.WouldBlock:
+                        await anyio.sleep(0.001)
+                        continue
+                else:
+                    event = await conn.receive()
+                assert isinstance(event, InputAudioBufferCommitted)
+                ids.append(event.item_id)
+            assert ids == [f"item_{i}" for i in range(count)]
+            stats = conn.statistics()
+            assert stats.dropped == 0
+            assert stats.reader_stalls <= count // max(1, size - size // 2) + 1
+
+
 async def test_cancellation_at_any_point_leaves_nothing_behind() -> None:
     for delay in [0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.03]:
         await _cancel_after(delay)
