@@ -251,13 +251,15 @@ class _PythonEngine:
 
 class _SoxrEngine:
     # float32 in and out: soxr's int16 mode dithers, so its output would depend on chunking.
-    __slots__ = ("_numpy", "_stream", "fed", "made")
+    # Bytes go straight to numpy and back; rounding and clipping work in place.
+    __slots__ = ("_empty", "_numpy", "_stream", "fed", "made")
 
     def __init__(self, soxr: Any, from_rate: int, to_rate: int) -> None:
         self._numpy: Any = importlib.import_module("numpy")
         self._stream: Any = soxr.ResampleStream(
             from_rate, to_rate, 1, dtype="float32", quality="HQ"
         )
+        self._empty: Any = self._numpy.zeros(0, dtype="float32")
         self.fed = 0
         self.made = 0
 
@@ -265,17 +267,20 @@ class _SoxrEngine:
         np = self._numpy
         out: Any = self._stream.resample_chunk(samples, last=last)
         self.made += len(out)
-        data: bytes = np.clip(np.rint(out), -32768, 32767).astype("<i2").tobytes()
+        if not len(out):
+            return b""
+        np.rint(out, out=out)
+        np.clip(out, -32768.0, 32767.0, out=out)
+        data: bytes = out.astype("<i2").tobytes()
         return data
 
-    def process(self, samples: array[int]) -> bytes:
+    def process_bytes(self, pcm: bytes) -> bytes:
+        samples: Any = self._numpy.frombuffer(pcm, dtype="<i2").astype("float32")
         self.fed += len(samples)
-        np = self._numpy
-        floats: Any = np.frombuffer(samples_to_pcm16(samples), dtype="<i2").astype("float32")
-        return self._chunk(floats, False)
+        return self._chunk(samples, False)
 
     def flush(self) -> bytes:
-        return self._chunk(self._numpy.zeros(0, dtype="float32"), True)
+        return self._chunk(self._empty, True)
 
 
 class Resampler:
@@ -315,12 +320,21 @@ class Resampler:
 
     def process(self, pcm: bytes | bytearray | memoryview) -> bytes:
         """Feed PCM16 at ``from_rate``; returns what is ready at ``to_rate`` (maybe empty)."""
-        data = self._odd + bytes(pcm)
-        self._odd = data[len(data) - len(data) % 2 :]
-        samples = pcm16_samples(data)
-        if self._impl is None:
-            return samples_to_pcm16(samples)
-        return self._impl.process(samples) if samples else b""
+        data = self._odd + pcm if self._odd else bytes(pcm)
+        whole = len(data) - len(data) % 2
+        if whole != len(data):
+            self._odd = data[whole:]
+            data = data[:whole]
+        else:
+            self._odd = b""
+        impl = self._impl
+        if impl is None:
+            return data
+        if not data:
+            return b""
+        if isinstance(impl, _SoxrEngine):
+            return impl.process_bytes(data)
+        return impl.process(pcm16_samples(data))
 
     def flush(self) -> bytes:
         """End of the stream: the audio still held back. Use a new instance afterwards."""
