@@ -599,7 +599,10 @@ class RealtimeConnection(TypedHelpers):
         the connection is closed or closing.
 
         Cancellation: always a checkpoint; a cancel before the frame is accepted sends nothing
-        and takes effect at once, even while the network is blocked.
+        and takes effect at once, even while the network is blocked. (When the writer is idle,
+        the call yields just after queueing the frame, with anyio's cancellation held off; a
+        plain asyncio ``task.cancel()`` landing exactly there still raises, and the frame is
+        written all the same.)
         """
         data, typed = self._encode(event)
         await self._put(data, typed.type)
@@ -634,6 +637,22 @@ class RealtimeConnection(TypedHelpers):
         self._count_sent(typed.type)
 
     async def _put(self, data: bytes, kind: str) -> None:
+        if self._queued is not None and not self._closing:
+            # The writer is idle (a real-time send): the checkpoint in two halves, as trio's
+            # own channels do. A cancel already pending is raised before anything is queued;
+            # the schedule point comes once the frame is queued (shielded: a cancel there
+            # would report "not sent" for a frame that is then written), so the woken writer
+            # runs in the same pass of the scheduler as this task's yield.
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            try:
+                self._outbox.send_nowait(data)
+            except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass  # the general path below sorts it out (and checkpoints)
+            else:
+                self._wake_writer()
+                self._count_sent(kind)
+                await anyio.lowlevel.cancel_shielded_checkpoint()
+                return
         await anyio.lowlevel.checkpoint()
         outbox = self._outbox
         while True:

@@ -198,6 +198,39 @@ async def test_frames_that_could_not_be_written_are_counted_and_named() -> None:
     assert at_exit.value.unsent == conn.statistics().unsent
 
 
+async def test_a_send_to_an_idle_writer_is_a_cancel_point_and_a_schedule_point() -> None:
+    """A send when the writer is idle (every real-time send) takes the quick route, and that
+    route is still a full checkpoint: a pending cancel sends nothing; otherwise the call
+    yields, the frame is written, and a cancel arriving meanwhile is left for the caller's
+    next checkpoint (the frame it accepted is not reported as unsent)."""
+    ticker = Ticker()
+    with anyio.fail_after(10):
+        async with connected() as (conn, peer), anyio.create_task_group() as tg:
+            tg.start_soon(ticker.run)
+            with anyio.CancelScope() as scope:
+                scope.cancel()
+                await conn.send(APPEND)
+            assert scope.cancelled_caught
+            assert conn.statistics().events_sent.get("input_audio_buffer.append", 0) == 0
+            yielded = 0
+            for _ in range(20):
+                await anyio.sleep(0.005)  # the writer goes idle between real-time sends
+                before = ticker.ticks
+                await conn.send(APPEND)
+                # trio runs a batch of ready tasks in random order: a yield lets the ticker
+                # run first about every other time.
+                yielded += ticker.ticks > before
+            assert yielded >= 4
+            for _ in range(20):
+                assert b"input_audio_buffer.append" in await peer.receive()
+            with anyio.move_on_after(1) as late:
+                await anyio.sleep(0.05)
+                late.cancel()
+                await conn.send(APPEND)  # the cancel is already pending: nothing is sent
+            assert conn.statistics().events_sent["input_audio_buffer.append"] == 20
+            tg.cancel_scope.cancel()
+
+
 async def test_accepted_sends_are_flushed_when_the_block_is_cancelled() -> None:
     # 50 connections cancelled while sending: every send that returned reaches the peer.
     for _ in range(50):
