@@ -203,6 +203,53 @@ async def test_fragments_and_oversize_messages() -> None:
     assert seen.close_codes == [1009]
 
 
+COMMITTED = [
+    json.dumps({"type": "input_audio_buffer.committed", "item_id": f"item_{i}"}) for i in range(400)
+]
+
+
+async def _slow_consumer(url: str) -> None:
+    """A small receive buffer and a consumer slower than the peer: every event arrives, in
+    order, and the reader restarts about once per half buffer, not once per event."""
+    with anyio.fail_after(20):
+        async with open_realtime(
+            model="m", websocket_base_url=url, api_key="k", receive_buffer=8
+        ) as conn:
+            await conn.receive()
+            ids: list[str] = []
+            for i in range(len(COMMITTED)):
+                event = await conn.receive()
+                ids.append(getattr(event, "item_id", "?"))
+                if i % 50 == 0:
+                    await anyio.sleep(0.01)  # let the peer fill every buffer on the way
+            assert ids == [f"item_{i}" for i in range(len(COMMITTED))]
+            stats = conn.statistics()
+            assert stats.dropped == 0
+            assert 1 <= stats.reader_stalls <= len(COMMITTED) // 4 + 1
+
+
+async def test_a_slow_consumer_gets_every_event_from_a_websockets_peer() -> None:
+    async def flood(ws: ServerConnection) -> None:
+        await ws.send(HELLO)
+        for message in COMMITTED:
+            await ws.send(message)
+        await ws.wait_closed()
+
+    with websockets_peer(flood) as (url, _seen):
+        await _slow_consumer(url)
+
+
+async def test_a_slow_consumer_gets_every_event_from_a_trio_websocket_peer() -> None:
+    async def flood(ws: trio_websocket.WebSocketConnection) -> None:
+        await ws.send_message(HELLO)
+        for message in COMMITTED:
+            await ws.send_message(message)
+        await ws.get_message()
+
+    with trio_websocket_peer(flood) as url:
+        await _slow_consumer(url)
+
+
 async def test_a_15_mib_append_goes_through() -> None:
     sizes: list[int] = []
 
