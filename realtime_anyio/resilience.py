@@ -988,6 +988,14 @@ class ResilientConnection(TypedHelpers):
         self._tg.start_soon(self._run_slot, slot, name=f"realtime-resilient-{slot.number}")
         return slot
 
+    async def _replay(self, conn: RealtimeConnection, plan: RestorePlan) -> RestoreReport:
+        """Apply ``plan`` to one of this session's connections: its replies are left in the
+        connection's stream (the session's own stream takes them), with this session's
+        scrubbing, within the policy's restore timeout."""
+        return await apply_restore(
+            conn, plan, timeout=self.policy.restore_timeout, consume=False, scrub=self._scrub
+        )
+
     async def _slot_ready(self, slot: _Slot) -> None:
         try:
             await slot.ready.wait()
@@ -1195,13 +1203,7 @@ class ResilientConnection(TypedHelpers):
                     slot = await self._open_slot()
                     assert slot.conn is not None
                     slot.echo_ids.update(_item_ids(plan))
-                    report = await apply_restore(
-                        slot.conn,
-                        plan,
-                        timeout=policy.restore_timeout,
-                        consume=False,
-                        scrub=self._scrub,
-                    )
+                    report = await self._replay(slot.conn, plan)
             except Exception as exc:
                 if slot is not None:
                     slot.scope.cancel()
@@ -1264,13 +1266,7 @@ class ResilientConnection(TypedHelpers):
             self._owed = frozenset(plan.owed_call_ids)
             restored = _item_ids(plan)
             slot.echo_ids.update(restored)
-            report = await apply_restore(
-                slot.conn,
-                plan,
-                timeout=self.policy.restore_timeout,
-                consume=False,
-                scrub=self._scrub,
-            )
+            report = await self._replay(slot.conn, plan)
             lost = plan.lost + _refusals(report)
             replayed = dict(plan.replayed)
             session = self._history.session
@@ -1301,13 +1297,7 @@ class ResilientConnection(TypedHelpers):
                 restored.update(new_ids)
                 for kind, count in extra.replayed.items():
                     replayed[kind] = replayed.get(kind, 0) + count
-                report = await apply_restore(
-                    slot.conn,
-                    extra,
-                    timeout=self.policy.restore_timeout,
-                    consume=False,
-                    scrub=self._scrub,
-                )
+                report = await self._replay(slot.conn, extra)
                 lost += _refusals(report)
         except BaseException:
             self._owed = frozenset()
