@@ -14,7 +14,7 @@ import logging
 import math
 import os
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -178,6 +178,35 @@ def _kind(event: Any) -> str:
     return event.wire_type if isinstance(event, UnknownServerEvent) else event.type
 
 
+class _Wakeup:
+    """A wake-up that waiting tasks share: :meth:`wait` arms it (one anyio ``Event`` for every
+    waiter until the next :meth:`set`), :meth:`set` wakes them and disarms it. Setting it when
+    nobody waits costs no event."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+
+    @property
+    def armed(self) -> bool:
+        """Whether a task is waiting (since the last :meth:`set`)."""
+        return self._event is not None
+
+    def wait(self) -> Coroutine[Any, Any, None]:
+        """Wait for the next :meth:`set` (the event's own ``wait()``: no extra frame)."""
+        event = self._event
+        if event is None:
+            event = self._event = anyio.Event()
+        return event.wait()
+
+    def set(self) -> None:
+        event = self._event
+        if event is not None:
+            self._event = None
+            event.set()
+
+
 @dataclass(eq=False)
 class _Subscription:
     names: frozenset[str]
@@ -297,17 +326,17 @@ class RealtimeConnection(TypedHelpers):
         self._receive_buffer = receive_buffer
         # A reader stopped by a full buffer waits on this until receivers have taken it down to
         # ``_resume_at`` events: one reader wake-up per half buffer, not one per event.
-        self._inbox_room: anyio.Event | None = None
+        self._inbox_room = _Wakeup()
         self._resume_at = receive_buffer // 2
         # Send side: encoded frames waiting for the writer.
         self._outbox, self._outgoing = anyio.create_memory_object_stream[bytes](send_buffer)
         self._send_buffer = send_buffer
-        self._room: anyio.Event | None = None
+        self._room = _Wakeup()  # senders waiting for room in the send channel
         # Set when an event is buffered (receivers wait on it) and when a frame is queued (the
         # idle writer waits on it): waiting on these instead of inside the streams' receive()
         # saves the streams' own checkpoint, a scheduler pass per event.
-        self._arrived: anyio.Event | None = None
-        self._queued: anyio.Event | None = None
+        self._arrived = _Wakeup()
+        self._queued = _Wakeup()
         self._in_flight = 0
         self._in_flight_counted = False
         self._writer_done = anyio.Event()
@@ -373,10 +402,7 @@ class RealtimeConnection(TypedHelpers):
             except anyio.WouldBlock:
                 # Waiting is the schedule point; nothing is taken until the wait is over, so a
                 # cancel loses no event.
-                arrived = self._arrived
-                if arrived is None:
-                    arrived = self._arrived = anyio.Event()
-                await arrived.wait()
+                await self._arrived.wait()
                 continue
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 break
@@ -409,14 +435,8 @@ class RealtimeConnection(TypedHelpers):
             with suppress(ValueError):
                 unread.remove(event)
         # ``unread`` also holds the event the waiting reader could not buffer yet.
-        if self._inbox_room is not None and len(unread) <= self._resume_at + 1:
-            self._wake_reader()
-
-    def _wake_reader(self) -> None:
-        room = self._inbox_room
-        if room is not None:
-            self._inbox_room = None
-            room.set()
+        if self._inbox_room.armed and len(unread) <= self._resume_at + 1:
+            self._inbox_room.set()
 
     recv = receive
 
@@ -632,12 +652,11 @@ class RealtimeConnection(TypedHelpers):
             failed = False
         if failed:
             raise self._closed_error()
-        if self._queued is not None:
-            self._wake_writer()
+        self._queued.set()
         self._count_sent(typed.type)
 
     async def _put(self, data: bytes, kind: str) -> None:
-        if self._queued is not None and not self._closing:
+        if self._queued.armed and not self._closing:
             # The writer is idle (a real-time send): the checkpoint in two halves, as trio's
             # own channels do. A cancel already pending is raised before anything is queued;
             # the schedule point comes once the frame is queued (shielded: a cancel there
@@ -649,7 +668,7 @@ class RealtimeConnection(TypedHelpers):
             except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 pass  # the general path below sorts it out (and checkpoints)
             else:
-                self._wake_writer()
+                self._queued.set()
                 self._count_sent(kind)
                 await anyio.lowlevel.cancel_shielded_checkpoint()
                 return
@@ -662,36 +681,14 @@ class RealtimeConnection(TypedHelpers):
                 # Wait for room ourselves rather than inside the stream's send(): a cancel
                 # that lands there after the writer took the frame would report "not sent"
                 # for a frame that is then written.
-                room = self._room
-                if room is None:
-                    room = self._room = anyio.Event()
-                await room.wait()
+                await self._room.wait()
                 continue
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 break
-            if self._queued is not None:
-                self._wake_writer()
+            self._queued.set()
             self._count_sent(kind)
             return
         raise self._closed_error()
-
-    def _make_room(self) -> None:
-        room = self._room
-        if room is not None:
-            self._room = None
-            room.set()
-
-    def _wake_writer(self) -> None:
-        queued = self._queued
-        if queued is not None:
-            self._queued = None
-            queued.set()
-
-    def _wake_receivers(self) -> None:
-        arrived = self._arrived
-        if arrived is not None:
-            self._arrived = None
-            arrived.set()
 
     def _count_sent(self, kind: str) -> None:
         counts = self._events_sent
@@ -814,8 +811,8 @@ class RealtimeConnection(TypedHelpers):
             if exc.code != 1000 or type(exc) is not ConnectionClosed:
                 logger.debug("connection closed: %s", exc)
         self._inbox.close()
-        self._wake_receivers()
-        self._wake_reader()
+        self._arrived.set()
+        self._inbox_room.set()
         self._abandon_outgoing()
         for subscription in self._subscriptions:
             subscription.send.close()
@@ -824,7 +821,7 @@ class RealtimeConnection(TypedHelpers):
     def _abandon_outgoing(self) -> None:
         """Stop accepting sends and count what the writer will never write."""
         self._outbox.close()
-        self._wake_writer()
+        self._queued.set()
         outgoing = self._outgoing
         while True:
             try:
@@ -841,7 +838,7 @@ class RealtimeConnection(TypedHelpers):
             self._unsent += self._in_flight
             self._in_flight_counted = True
         outgoing.close()
-        self._make_room()
+        self._room.set()
 
     def _close_error(self, closed: ConnectionClosed) -> ConnectionClosed:
         """Turn a close frame (and the ``error`` event right before it) into the specific error."""
@@ -929,9 +926,7 @@ class RealtimeConnection(TypedHelpers):
                             await self._wait_for_room(event)
                         finally:
                             self._reader_blocked = False
-                            self._inbox_room = None
-                    if self._arrived is not None:
-                        self._wake_receivers()
+                    self._arrived.set()
         except ConnectionClosed as exc:
             self._fail(self._close_error(exc))
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -949,8 +944,7 @@ class RealtimeConnection(TypedHelpers):
         connection ended: then the stream's own error comes out)."""
         inbox = self._inbox
         while True:
-            room = self._inbox_room = anyio.Event()
-            await room.wait()
+            await self._inbox_room.wait()
             try:
                 inbox.send_nowait(event)
             except anyio.WouldBlock:
@@ -969,10 +963,7 @@ class RealtimeConnection(TypedHelpers):
                     # Idle: wait for a sender to queue a frame. The lone (real-time) frame
                     # that ends the wait goes out at once, without waiting a pass for company;
                     # frames that pile up behind it mean a burst.
-                    queued = self._queued
-                    if queued is None:
-                        queued = self._queued = anyio.Event()
-                    await queued.wait()
+                    await self._queued.wait()
                     gather = False
                     continue
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
@@ -995,7 +986,7 @@ class RealtimeConnection(TypedHelpers):
                             break
                         # A burst: let the senders run once more, so that the frames they add
                         # go out together in one write.
-                        self._make_room()
+                        self._room.set()
                         try:
                             await anyio.lowlevel.checkpoint()
                         except cancelled_class as exc:
@@ -1027,7 +1018,7 @@ class RealtimeConnection(TypedHelpers):
             self._writer_done.set()
 
     async def _write_batch(self, batch: list[bytes]) -> None:
-        self._make_room()
+        self._room.set()
         transport = self._transport
         try:
             if len(batch) == 1:
@@ -1100,7 +1091,7 @@ class RealtimeConnection(TypedHelpers):
         except anyio.WouldBlock:
             self._unread.pop()
             self._dropped += 1
-        self._wake_receivers()
+        self._arrived.set()
 
     async def _await_session(self, deadline: float) -> None:
         """Read until the first non-error event, or raise the refusal that came instead.
@@ -1172,8 +1163,8 @@ class RealtimeConnection(TypedHelpers):
                 self._discard_buffered()
                 # Flush what send() already accepted; the writer ends when the queue is empty.
                 self._outbox.close()
-                self._wake_writer()
-                self._make_room()
+                self._queued.set()
+                self._room.set()
                 await self._writer_done.wait()
                 self._reader_scope.cancel()
                 await self._reader_done.wait()
@@ -1199,8 +1190,8 @@ class RealtimeConnection(TypedHelpers):
         self._discard_buffered()
         for stream in (self._inbox, self._events, self._outbox, self._outgoing):
             stream.close()
-        self._wake_receivers()
-        self._wake_writer()
+        self._arrived.set()
+        self._queued.set()
 
     def _discard_buffered(self) -> None:
         events = self._events
@@ -1211,7 +1202,7 @@ class RealtimeConnection(TypedHelpers):
                 break
             self._dropped += 1
         self._unread.clear()
-        self._wake_reader()
+        self._inbox_room.set()
 
 
 def _new_item_id() -> str:
