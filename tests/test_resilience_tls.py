@@ -18,6 +18,7 @@ from anyio.streams.tls import TLSListener
 from realtime_anyio import Reconnecting, ReconnectPolicy, Restored, RolloverPolicy, open_resilient
 from realtime_anyio.events import ConversationItemRetrieved, SessionCreated, user_text
 from realtime_anyio.testing import FakeRealtimeServer
+from tests.test_conn_tls import client_context
 
 FAST = ReconnectPolicy(base_delay=0.01, max_delay=0.05, max_attempts=5, deadline=10.0)
 
@@ -69,12 +70,6 @@ async def tls_front(ca: trustme.CA, server: FakeRealtimeServer) -> AsyncIterator
             yield f"wss://127.0.0.1:{port}/v1"
         finally:
             tg.cancel_scope.cancel()
-
-
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
 
 
 async def test_reconnect_and_rollover_over_tls(
