@@ -238,7 +238,8 @@ class _PythonEngine:
         samples = array("h", [min(32767, max(-32768, round(v))) for v in out])
         return samples_to_pcm16(samples)
 
-    def process(self, samples: array[int]) -> bytes:
+    def process(self, pcm: bytes) -> bytes:
+        samples = pcm16_samples(pcm)
         self._buffer.extend(samples)
         self.fed += len(samples)
         return self._run(self.fed, None)
@@ -274,7 +275,7 @@ class _SoxrEngine:
         data: bytes = out.astype("<i2").tobytes()
         return data
 
-    def process_bytes(self, pcm: bytes) -> bytes:
+    def process(self, pcm: bytes) -> bytes:
         samples: Any = self._numpy.frombuffer(pcm, dtype="<i2").astype("float32")
         self.fed += len(samples)
         return self._chunk(samples, False)
@@ -332,9 +333,7 @@ class Resampler:
             return data
         if not data:
             return b""
-        if isinstance(impl, _SoxrEngine):
-            return impl.process_bytes(data)
-        return impl.process(pcm16_samples(data))
+        return impl.process(data)
 
     def flush(self) -> bytes:
         """End of the stream: the audio still held back. Use a new instance afterwards."""
