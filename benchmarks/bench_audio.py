@@ -258,9 +258,19 @@ def in_subprocess(kind: str, base: str, count: int, seconds: float) -> tuple[flo
     return send, receive, cpu
 
 
-def max_sessions(kind: str, base: str, seconds: float, start: int, cap: int) -> int:
+def max_sessions(
+    kind: str,
+    base: str,
+    seconds: float,
+    start: int,
+    cap: int,
+    probe: Callable[[str, str, int, float], tuple[float, float, float]] | None = None,
+) -> int:
+    """The largest count of ``kind`` sessions with both p99s under the limit, as measured by
+    ``probe`` (``in_subprocess`` by default): doubling, then bisecting."""
+
     def ok(count: int) -> bool:
-        send, receive, _ = in_subprocess(kind, base, count, seconds)
+        send, receive, _ = (probe or in_subprocess)(kind, base, count, seconds)
         good = send < LIMIT_MS and receive < LIMIT_MS
         print(
             f"  {kind}: {count} sessions: p99 send {send:.1f} ms, receive {receive:.1f} ms"
