@@ -25,6 +25,9 @@ Against one ``bench_transport.py --serve`` server in another process, side by si
 
 * burst: ``N`` ``input_audio_buffer.append`` events of 20 ms as fast as the client can send
   them (the server acknowledges the last one). Appends per second.
+* duplex CPU: one session, 20 ms chunks both ways at real-time pacing; CPU time of the client
+  process per audio-second. As in ``bench_transport.py``, every client's pump sends half-way
+  between two of the server's deltas (the phase decides how often a process wakes up).
 * scale: the largest number of bare sessions one process keeps in real time (a paced append
   every 20 ms, a 20 ms delta received and decoded every 20 ms; p99 send lateness and receive
   latency both under 20 ms). The library's sessions use ``open_realtime`` with the same two
@@ -51,6 +54,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_audio  # noqa: E402
+import bench_transport  # noqa: E402
 from bench_audio import PCM_20MS, Stats  # noqa: E402
 
 
@@ -112,12 +116,13 @@ class FloorConnection:
             await stream.send(b"".join(protocol.data_to_send()))
 
     async def reader(self) -> None:
-        rest, stream, found = self.leftover, self.stream, self.found.append
-        while True:
-            rest = _cut_frames(rest + await stream.receive(), found)
-            for payload in self.found:
+        rest, stream, found = self.leftover, self.stream, self.found
+        while True:  # the upgrade's read may already hold the first frames
+            rest = _cut_frames(rest, found.append)
+            for payload in found:
                 await self.incoming.send(_decode(payload))
-            self.found.clear()
+            found.clear()
+            rest += await stream.receive()
 
 
 def _upgrade(query: str) -> bytes:
@@ -200,6 +205,129 @@ def burst(kind: str, base: str, port: int, n: int) -> float:
     if family == "floor":
         return anyio.run(floor_burst, port, n, backend=backend)
     return anyio.run(ours_burst, base, n, backend=backend)
+
+
+# -- duplex CPU ---------------------------------------------------------------------------------
+
+
+class _Paced:
+    """The duplex scenario's clock: the pump starts at the first delta, then sends half-way
+    between two deltas (``bench_transport.pump_time``)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.ticks = int(seconds / 0.02)
+        self.anchor = 0.0
+        self.cpu = 0.0
+
+    def first_delta(self, event_id: str) -> None:
+        self.anchor = int(event_id.split("_")[1]) / 1e9
+        self.cpu = time.process_time()
+
+    def due(self, i: int) -> float:
+        return max(0.0, bench_transport.pump_time(self.anchor, i) - time.monotonic())
+
+    def result(self, seconds: float) -> float:
+        return (time.process_time() - self.cpu) * 1000 / seconds
+
+
+async def floor_duplex(port: int, seconds: float) -> float:
+    paced = _Paced(seconds)
+    cpu = 0.0
+    conn = await floor_open(port, f"model=duplex&seconds={seconds}")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(conn.writer)
+        tg.start_soon(conn.reader)
+        assert isinstance(await conn.inbox.receive(), _Created)
+        first = anyio.Event()
+
+        async def pump() -> None:
+            await first.wait()
+            for i in range(paced.ticks):
+                await anyio.sleep(paced.due(i))
+                await conn.send(PCM_20MS)
+
+        tg.start_soon(pump)
+        for i in range(paced.ticks):
+            event = await conn.inbox.receive()
+            if i == 0:
+                paced.first_delta(event.event_id)
+                first.set()
+        cpu = paced.result(seconds)
+        tg.cancel_scope.cancel()
+    await conn.stream.aclose()
+    return cpu
+
+
+async def ours_duplex(base: str, seconds: float) -> float:
+    from realtime_anyio import open_realtime
+    from realtime_anyio.events import ResponseOutputAudioDelta
+
+    paced = _Paced(seconds)
+    query = {"seconds": str(seconds)}
+    async with open_realtime(
+        model="duplex", websocket_base_url=base, api_key="x", extra_query=query
+    ) as conn:
+        await conn.receive()
+        first = anyio.Event()
+
+        async def pump() -> None:
+            await first.wait()
+            for i in range(paced.ticks):
+                await anyio.sleep(paced.due(i))
+                await conn.input_audio_buffer.append(PCM_20MS)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump)
+            for i in range(paced.ticks):
+                event = await conn.receive()
+                assert isinstance(event, ResponseOutputAudioDelta)
+                if i == 0:
+                    paced.first_delta(str(event.event_id))
+                    first.set()
+        cpu = paced.result(seconds)  # before the close
+    return cpu
+
+
+async def official_duplex(base: str, seconds: float) -> float:
+    import base64
+
+    import openai
+
+    paced = _Paced(seconds)
+    client = openai.AsyncOpenAI(api_key="x", websocket_base_url=base)
+    audio = base64.b64encode(PCM_20MS).decode()
+    async with client.realtime.connect(
+        model="duplex", extra_query={"seconds": str(seconds)}
+    ) as conn:
+        await conn.recv()
+        first = asyncio.Event()
+
+        async def pump() -> None:
+            await first.wait()
+            for i in range(paced.ticks):
+                await asyncio.sleep(paced.due(i))
+                await conn.input_audio_buffer.append(audio=audio)
+
+        task = asyncio.create_task(pump())
+        for i in range(paced.ticks):
+            event: Any = await conn.recv()
+            base64.b64decode(event.delta)
+            if i == 0:
+                paced.first_delta(event.event_id)
+                first.set()
+        await task
+        cpu = paced.result(seconds)  # before the close
+    await client.close()
+    return cpu
+
+
+def duplex(kind: str, base: str, port: int, seconds: float) -> float:
+    family, _, backend = kind.partition(":")
+    if family == "official":
+        return asyncio.run(official_duplex(base, seconds))
+    if family == "floor":
+        return anyio.run(floor_duplex, port, seconds, backend=backend)
+    return anyio.run(ours_duplex, base, seconds, backend=backend)
 
 
 # -- bare sessions ------------------------------------------------------------------------------
@@ -435,14 +563,21 @@ def main() -> None:
         port = int(server.stdout.readline())
         base = f"ws://127.0.0.1:{port}/v1"
         n = 3000 if args.quick else 30000
+        seconds = 2.0 if args.quick else 5.0
         rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+        cpus: dict[str, list[float]] = {kind: [] for kind in kinds}
         for kind in kinds:  # warm-up: first-use costs are not per-event work
             burst(kind, base, port, 500)
         for round_ in range(args.repeat):  # interleaved, so that background load hits all alike
             for kind in kinds:
                 rate = burst(kind, base, port, n // 10 if kind == "official" else n)
+                cpu = duplex(kind, base, port, seconds)
                 rates[kind].append(rate)
-                print(f"round {round_ + 1}: {kind}: burst {rate:,.0f}/s", file=sys.stderr)
+                cpus[kind].append(cpu)
+                print(
+                    f"round {round_ + 1}: {kind}: burst {rate:,.0f}/s, duplex {cpu:.1f} ms/s",
+                    file=sys.stderr,
+                )
         counts: dict[str, int] = {}
         if not args.quick:
             for kind in [*kinds, "protocol"]:
@@ -453,9 +588,13 @@ def main() -> None:
         server.kill()
         server.wait()
     ref = max(rates["official"])
-    print(f"\nburst: {n:,} x 20 ms appends (official SDK: {n // 10:,}), best of {args.repeat}")
-    header = "| client | burst send (appends/s) |"
-    rule = "| --- | --- |"
+    ref_cpu = min(cpus["official"])
+    print(
+        f"\nburst: {n:,} x 20 ms appends (official SDK: {n // 10:,}); duplex: {seconds:g} s; "
+        f"best of {args.repeat} interleaved runs"
+    )
+    header = "| client | burst send (appends/s) | duplex CPU (ms per audio-s) |"
+    rule = "| --- | --- | --- |"
     if counts:
         header += " bare sessions kept in real time |"
         rule += " --- |"
@@ -463,7 +602,11 @@ def main() -> None:
     print(rule)
     for kind in [*kinds, *(["protocol"] if counts else [])]:
         rate = max(rates.get(kind, [0.0]))
-        row = f"| {names[kind]} | {f'{rate:,.0f} ({rate / ref:.1f}x)' if rate else '-'} |"
+        cpu = min(cpus.get(kind, [0.0]))
+        row = (
+            f"| {names[kind]} | {f'{rate:,.0f} ({rate / ref:.1f}x)' if rate else '-'} "
+            f"| {f'{cpu:.1f} ({cpu / ref_cpu:.2f}x)' if cpu else '-'} |"
+        )
         if counts:
             row += f" {counts[kind]} ({counts[kind] / max(1, counts['official']):.1f}x) |"
         print(row)
