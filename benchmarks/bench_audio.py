@@ -124,21 +124,22 @@ class Stats:
             self.receive_late.append(late_ms)
 
 
+def open_duplex(base: str, seconds: float) -> Any:
+    """``open_realtime`` on the benchmark server's duplex scenario for ``seconds``."""
+    from realtime_anyio import open_realtime
+
+    query = {"seconds": str(seconds)}
+    return open_realtime(model="duplex", websocket_base_url=base, api_key="x", extra_query=query)
+
+
 async def ours_session(base: str, seconds: float, stats: Stats, feed: bool = False) -> None:
     import anyio
 
-    from realtime_anyio import open_realtime
     from realtime_anyio.audio import AudioPlayer, VirtualSpeaker, pump_audio
     from realtime_anyio.events import ResponseOutputAudioDelta
 
     n = int(seconds / 0.02)
-    query = {"seconds": str(seconds)}
-    async with (
-        open_realtime(
-            model="duplex", websocket_base_url=base, api_key="x", extra_query=query
-        ) as conn,
-        anyio.create_task_group() as tg,
-    ):
+    async with open_duplex(base, seconds) as conn, anyio.create_task_group() as tg:
         player = AudioPlayer(VirtualSpeaker(buffer_ms=200))
         await tg.start(functools.partial(player.run, conn, feed=feed))
 
@@ -246,10 +247,13 @@ def run_sessions(kind: str, base: str, count: int, seconds: float) -> tuple[Stat
     return stats, (time.process_time() - cpu) * 1000 / seconds / count
 
 
-def in_subprocess(kind: str, base: str, count: int, seconds: float) -> tuple[float, float, float]:
-    """Runs ``run_sessions`` in a fresh process (no state carried between measurements)."""
+def in_subprocess(
+    kind: str, base: str, count: int, seconds: float, script: str = __file__
+) -> tuple[float, float, float]:
+    """Runs ``script``'s ``run_sessions`` in a fresh process (no state carried between
+    measurements): p99 send lateness, p99 receive latency, CPU ms per second per session."""
     out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, base, str(count), str(seconds)],
+        [sys.executable, script, "--child", kind, base, str(count), str(seconds)],
         capture_output=True,
         text=True,
         check=True,

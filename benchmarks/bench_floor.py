@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import struct
 import subprocess
 import sys
@@ -198,13 +199,19 @@ async def official_burst(base: str, n: int) -> float:
     return rate
 
 
-def burst(kind: str, base: str, port: int, n: int) -> float:
+def _run(kind: str, base: str, port: int, arg: float, clients: tuple[Any, Any, Any]) -> float:
+    """Run the ``kind`` client of ``clients`` (official, floor, ours) with ``arg``."""
+    official, floor, ours = clients
     family, _, backend = kind.partition(":")
     if family == "official":
-        return asyncio.run(official_burst(base, n))
+        return asyncio.run(official(base, arg))
     if family == "floor":
-        return anyio.run(floor_burst, port, n, backend=backend)
-    return anyio.run(ours_burst, base, n, backend=backend)
+        return anyio.run(floor, port, arg, backend=backend)
+    return anyio.run(ours, base, arg, backend=backend)
+
+
+def burst(kind: str, base: str, port: int, n: int) -> float:
+    return _run(kind, base, port, n, (official_burst, floor_burst, ours_burst))
 
 
 # -- duplex CPU ---------------------------------------------------------------------------------
@@ -259,14 +266,10 @@ async def floor_duplex(port: int, seconds: float) -> float:
 
 
 async def ours_duplex(base: str, seconds: float) -> float:
-    from realtime_anyio import open_realtime
     from realtime_anyio.events import ResponseOutputAudioDelta
 
     paced = _Paced(seconds)
-    query = {"seconds": str(seconds)}
-    async with open_realtime(
-        model="duplex", websocket_base_url=base, api_key="x", extra_query=query
-    ) as conn:
+    async with bench_audio.open_duplex(base, seconds) as conn:
         await conn.receive()
         first = anyio.Event()
 
@@ -322,12 +325,7 @@ async def official_duplex(base: str, seconds: float) -> float:
 
 
 def duplex(kind: str, base: str, port: int, seconds: float) -> float:
-    family, _, backend = kind.partition(":")
-    if family == "official":
-        return asyncio.run(official_duplex(base, seconds))
-    if family == "floor":
-        return anyio.run(floor_duplex, port, seconds, backend=backend)
-    return anyio.run(ours_duplex, base, seconds, backend=backend)
+    return _run(kind, base, port, seconds, (official_duplex, floor_duplex, ours_duplex))
 
 
 # -- bare sessions ------------------------------------------------------------------------------
@@ -361,17 +359,10 @@ async def floor_session(port: int, seconds: float, stats: Stats) -> None:
 
 
 async def bare_session(base: str, seconds: float, stats: Stats) -> None:
-    from realtime_anyio import open_realtime
     from realtime_anyio.events import ResponseOutputAudioDelta
 
     n = int(seconds / 0.02)
-    query = {"seconds": str(seconds)}
-    async with (
-        open_realtime(
-            model="duplex", websocket_base_url=base, api_key="x", extra_query=query
-        ) as conn,
-        anyio.create_task_group() as tg,
-    ):
+    async with bench_audio.open_duplex(base, seconds) as conn, anyio.create_task_group() as tg:
 
         async def pump() -> None:
             start, due = time.monotonic(), anyio.current_time()
@@ -519,18 +510,6 @@ def run_sessions(kind: str, base: str, count: int, seconds: float) -> Stats:
     return stats
 
 
-def probe(kind: str, base: str, count: int, seconds: float) -> tuple[float, float, float]:
-    """``run_sessions`` in a fresh process: p99 send lateness, p99 receive latency, 0."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, base, str(count), str(seconds)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    send, receive = map(float, out.stdout.split())
-    return send, receive, 0.0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
@@ -539,7 +518,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, base, count, seconds = args.child
-        print(*run_sessions(kind, base, int(count), float(seconds)).p99())
+        print(*run_sessions(kind, base, int(count), float(seconds)).p99(), 0.0)
         return
 
     import os
@@ -581,6 +560,7 @@ def main() -> None:
         counts: dict[str, int] = {}
         if not args.quick:
             for kind in [*kinds, "protocol"]:
+                probe = functools.partial(bench_audio.in_subprocess, script=__file__)
                 counts[kind] = bench_audio.max_sessions(
                     kind, base, 3.0, start=8, cap=512, probe=probe
                 )
