@@ -514,7 +514,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="smaller runs, no scale search")
-    parser.add_argument("--repeat", type=int, default=3, help="burst runs per client (best kept)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per client (best kept)")
     args = parser.parse_args()
     if args.child:
         kind, base, count, seconds = args.child
@@ -559,8 +559,8 @@ def main() -> None:
                 )
         counts: dict[str, int] = {}
         if not args.quick:
+            probe = functools.partial(bench_audio.in_subprocess, script=__file__)
             for kind in [*kinds, "protocol"]:
-                probe = functools.partial(bench_audio.in_subprocess, script=__file__)
                 counts[kind] = bench_audio.max_sessions(
                     kind, base, 3.0, start=8, cap=512, probe=probe
                 )
