@@ -115,13 +115,21 @@ class Stats:
     def p99(self) -> tuple[float, float]:
         return percentile(self.send_late, 0.99), percentile(self.receive_late, 0.99)
 
-    def send(self, index: int, late_ms: float) -> None:
+    def send(self, index: int, start: float) -> None:
+        """The ``index``-th 20 ms send of a pump that started at ``start`` (``time.monotonic``)
+        happens now: record how late it is."""
         if index >= SETTLE:
-            self.send_late.append(late_ms)
+            self.send_late.append((time.monotonic() - start - index * 0.02) * 1000)
 
-    def receive(self, index: int, late_ms: float) -> None:
+    def receive(self, index: int, event_id: str) -> None:
+        """The ``index``-th delta arrived now: record its latency from the server's stamp."""
         if index >= SETTLE:
-            self.receive_late.append(late_ms)
+            self.receive_late.append((time.monotonic_ns() - stamp_ns(event_id)) / 1e6)
+
+
+def stamp_ns(event_id: str) -> int:
+    """When the server sent a duplex delta (its ``event_id`` is ``event_<CLOCK_MONOTONIC ns>``)."""
+    return int(event_id.split("_")[1])
 
 
 def open_duplex(base: str, seconds: float) -> Any:
@@ -149,10 +157,9 @@ async def ours_session(base: str, seconds: float, stats: Stats, feed: bool = Fal
                 self.count = 0
 
             def _stamp(self) -> None:
-                now = time.monotonic()
                 if self.start is None:
-                    self.start = now
-                stats.send(self.count, (now - self.start - self.count * 0.02) * 1000)
+                    self.start = time.monotonic()
+                stats.send(self.count, self.start)
                 self.count += 1
 
             def send_nowait(self, event: Any) -> None:
@@ -170,8 +177,7 @@ async def ours_session(base: str, seconds: float, stats: Stats, feed: bool = Fal
             if feed:
                 player.feed(event)
             if isinstance(event, ResponseOutputAudioDelta):
-                sent = int(event.event_id.split("_")[1])  # type: ignore[union-attr]
-                stats.receive(got, (time.monotonic_ns() - sent) / 1e6)
+                stats.receive(got, str(event.event_id))
                 got += 1
                 if got == n:
                     break
@@ -192,7 +198,7 @@ async def official_session(base: str, seconds: float, stats: Stats) -> None:
             start = time.monotonic()
             for i in range(n):
                 await asyncio.sleep(max(0.0, start + i * 0.02 - time.monotonic()))
-                stats.send(i, (time.monotonic() - start - i * 0.02) * 1000)
+                stats.send(i, start)
                 await conn.input_audio_buffer.append(audio=base64.b64encode(PCM_20MS).decode())
 
         task = asyncio.create_task(pump())
@@ -200,8 +206,7 @@ async def official_session(base: str, seconds: float, stats: Stats) -> None:
         async for event in conn:
             if event.type == "response.output_audio.delta":
                 speaker.append(base64.b64decode(event.delta))
-                sent = int(str(event.event_id).split("_")[1])
-                stats.receive(got, (time.monotonic_ns() - sent) / 1e6)
+                stats.receive(got, str(event.event_id))
                 got += 1
                 if got == n:
                     break

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
 import struct
 import subprocess
 import sys
@@ -99,7 +100,6 @@ class FloorConnection:
         self.outbox, self.outgoing = anyio.create_memory_object_stream[bytes](64)
         self.incoming, self.inbox = anyio.create_memory_object_stream[Any](64)
         self.count = 0
-        self.found: list[bytes] = []
 
     async def send(self, pcm: bytes) -> None:
         self.count += 1
@@ -117,7 +117,7 @@ class FloorConnection:
             await stream.send(b"".join(protocol.data_to_send()))
 
     async def reader(self) -> None:
-        rest, stream, found = self.leftover, self.stream, self.found
+        rest, stream, found = self.leftover, self.stream, list[bytes]()
         while True:  # the upgrade's read may already hold the first frames
             rest = _cut_frames(rest, found.append)
             for payload in found:
@@ -227,7 +227,7 @@ class _Paced:
         self.cpu = 0.0
 
     def first_delta(self, event_id: str) -> None:
-        self.anchor = int(event_id.split("_")[1]) / 1e9
+        self.anchor = bench_audio.stamp_ns(event_id) / 1e9
         self.cpu = time.process_time()
 
     def due(self, i: int) -> float:
@@ -342,15 +342,14 @@ async def floor_session(port: int, seconds: float, stats: Stats) -> None:
             start, due = time.monotonic(), anyio.current_time()
             for i in range(n):
                 await anyio.sleep_until(due + i * 0.02)
-                stats.send(i, (time.monotonic() - start - i * 0.02) * 1000)
+                stats.send(i, start)
                 await conn.send(PCM_20MS)
 
         tg.start_soon(pump)
         got = 0
         async for event in conn.inbox:
             if isinstance(event, _Delta):
-                sent = int(event.event_id.split("_")[1])
-                stats.receive(got, (time.monotonic_ns() - sent) / 1e6)
+                stats.receive(got, event.event_id)
                 got += 1
                 if got == n:
                     break
@@ -368,15 +367,14 @@ async def bare_session(base: str, seconds: float, stats: Stats) -> None:
             start, due = time.monotonic(), anyio.current_time()
             for i in range(n):
                 await anyio.sleep_until(due + i * 0.02)
-                stats.send(i, (time.monotonic() - start - i * 0.02) * 1000)
+                stats.send(i, start)
                 await conn.input_audio_buffer.append(PCM_20MS)
 
         tg.start_soon(pump)
         got = 0
         async for event in conn:
             if isinstance(event, ResponseOutputAudioDelta):
-                sent = int(str(event.event_id).split("_")[1])
-                stats.receive(got, (time.monotonic_ns() - sent) / 1e6)
+                stats.receive(got, str(event.event_id))
                 got += 1
                 if got == n:
                     break
@@ -454,7 +452,7 @@ async def protocol_session(port: int, seconds: float, stats: Stats) -> None:
         start = time.monotonic()
         for i in range(n):
             await asyncio.sleep(max(0.0, start + i * 0.02 - time.monotonic()))
-            stats.send(i, (time.monotonic() - start - i * 0.02) * 1000)
+            stats.send(i, start)
             framer.send_text(_encode(_Append(PCM_20MS, f"evt_{i}")))
             transport.write(b"".join(framer.data_to_send()))
 
@@ -463,8 +461,7 @@ async def protocol_session(port: int, seconds: float, stats: Stats) -> None:
     while got < n:
         event = await shape.receive()
         if isinstance(event, _Delta):
-            sent = int(event.event_id.split("_")[1])
-            stats.receive(got, (time.monotonic_ns() - sent) / 1e6)
+            stats.receive(got, event.event_id)
             got += 1
     await task
     transport.close()
@@ -520,8 +517,6 @@ def main() -> None:
         kind, base, count, seconds = args.child
         print(*run_sessions(kind, base, int(count), float(seconds)).p99(), 0.0)
         return
-
-    import os
 
     kinds = ["official", "ours:asyncio", "floor:asyncio", "ours:trio", "floor:trio"]
     names = {
